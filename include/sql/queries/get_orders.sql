@@ -1,0 +1,1 @@
+SELECT * FROM orders WHERE order_id = ANY(%(order_ids)s)

@@ -1,0 +1,1 @@
+SELECT value FROM sync_watermarks WHERE name = %(name)s

@@ -1,0 +1,273 @@
+"""HTTP plumbing shared by the Mirakl and Canada Post hooks.
+
+Three small pieces, each usable alone:
+
+- :class:`RateLimiter`: a rolling-window, per-minute budget shared by every call in a process and keyed
+  by name, so two hook instances (or two operators in one worker) never overspend one API budget.
+- :func:`parse_retry_after`: the ``Retry-After`` header as seconds (delta-seconds or HTTP-date).
+- :class:`RetryPolicy` + :func:`retrying`: a bounded tenacity loop (attempts *and* total time) whose
+  wait is the larger of the server's ``Retry-After`` and a jittered exponential backoff.
+
+Nothing here knows about an API; the hooks decide what is retryable and where ``Retry-After`` lives.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import ClassVar
+
+import requests
+import tenacity
+from requests.adapters import HTTPAdapter
+
+log = logging.getLogger(__name__)
+
+_WINDOW_SECONDS = 60.0
+
+
+class RateLimiter:
+    """Rolling-window (per minute) limiter shared by every call in a process, keyed by name.
+
+    ``per_minute`` may be fractional: 0.5 means one call every two minutes (the window then widens so a
+    single call still fits in it). ``None`` or ``0`` means unlimited. The first call never waits: the
+    window starts empty, which matters for "poll OR11 at most once a minute" (the first poll is free).
+    """
+
+    _registry: ClassVar[dict[str, RateLimiter]] = {}
+    _registry_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(
+        self,
+        name: str,
+        per_minute: float | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.name = name
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._calls: deque[float] = deque()
+        self.per_minute: float | None = None
+        self.set_limit(per_minute)
+
+    @classmethod
+    def shared(cls, name: str, per_minute: float | None) -> RateLimiter:
+        """The process-wide limiter called ``name``; the limit is updated to ``per_minute`` each call."""
+        with cls._registry_lock:
+            limiter = cls._registry.get(name)
+            if limiter is None:
+                limiter = cls._registry[name] = cls(name, per_minute)
+            else:
+                limiter.set_limit(per_minute)
+            return limiter
+
+    @classmethod
+    def reset_all(cls) -> None:
+        """Forget every shared limiter (tests; a fresh process starts this way anyway)."""
+        with cls._registry_lock:
+            cls._registry.clear()
+
+    def set_limit(self, per_minute: float | None) -> None:
+        if per_minute is not None and per_minute < 0:
+            raise ValueError(f"rate limit {self.name!r} must be >= 0, got {per_minute}")
+        with self._lock:
+            self.per_minute = per_minute or None
+
+    def _window(self) -> tuple[int, float]:
+        """(calls allowed, window length in seconds) for the current limit."""
+        assert self.per_minute
+        if self.per_minute >= 1:
+            return int(self.per_minute), _WINDOW_SECONDS
+        # Below one call a minute: one call per (60 / per_minute) seconds.
+        return 1, _WINDOW_SECONDS / self.per_minute
+
+    def acquire(self) -> float:
+        """Block until a call is allowed, record it and return the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                if not self.per_minute:
+                    return waited
+                allowed, window = self._window()
+                now = self._clock()
+                while self._calls and self._calls[0] <= now - window:
+                    self._calls.popleft()
+                if len(self._calls) < allowed:
+                    self._calls.append(now)
+                    if waited:
+                        log.info("rate limiter %s: waited %.2fs", self.name, waited)
+                    return waited
+                delay = self._calls[0] + window - now
+            # Sleep outside the lock so other threads can see the limit change or compute their own wait.
+            delay = max(delay, 0.001)
+            self._sleep(delay)
+            waited += delay
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds to wait (>= 0), or None when absent or unparsable.
+
+    RFC 9110 allows delta-seconds or an HTTP-date; a date in the past means "now" (0).
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN / inf: ignore
+            return None
+        return max(seconds, 0.0)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounds of one retry loop. ``max_attempts`` counts the first try."""
+
+    max_attempts: int = 5
+    max_total_seconds: float = 120.0
+    initial_wait: float = 0.5
+    max_wait: float = 30.0
+
+
+class _RetryAfterOrBackoff(tenacity.wait.wait_base):
+    """max(server's Retry-After, full-jitter exponential backoff); never beyond the total budget."""
+
+    def __init__(self, policy: RetryPolicy, retry_after: Callable[[BaseException], float | None]) -> None:
+        self.policy = policy
+        self.retry_after = retry_after
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        p = self.policy
+        attempt = retry_state.attempt_number
+        ceiling = min(p.max_wait, p.initial_wait * (2 ** (attempt - 1)))
+        # Half fixed, half random: keeps a floor (so a storm of 5xx still spaces out) while spreading
+        # many workers apart.
+        backoff = ceiling / 2 + random.uniform(0, ceiling / 2)
+        server = None
+        outcome = retry_state.outcome
+        if outcome is not None and outcome.failed:
+            exc = outcome.exception()
+            if exc is not None:
+                server = self.retry_after(exc)
+        # The server's Retry-After is a floor we must honour even above max_wait; the stop condition
+        # (below) gives up instead when honouring it would overrun the total budget.
+        return max(backoff, server or 0.0)
+
+
+class _StopAfterBudget(tenacity.stop.stop_base):
+    """Stop after max_attempts, or when the next wait would end past max_total_seconds.
+
+    Elapsed time = wall time since the first attempt, with the time really spent sleeping replaced by
+    the waits tenacity asked for. With the real ``time.sleep`` both are the same; with an injected
+    sleep (tests) the budget still counts the waits that would have happened.
+    """
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self.real_sleep_seconds = 0.0
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        if retry_state.attempt_number >= self.policy.max_attempts:
+            return True
+        wall = retry_state.seconds_since_start or 0.0
+        elapsed = max(wall - self.real_sleep_seconds, 0.0) + retry_state.idle_for
+        upcoming = retry_state.upcoming_sleep or 0.0
+        return elapsed + upcoming > self.policy.max_total_seconds
+
+
+def _log_retry(retry_state: tenacity.RetryCallState) -> None:
+    # Only the exception type and its str: hook exceptions carry status/codes/request ids, never keys or
+    # addresses (their messages are built from ids only).
+    outcome = retry_state.outcome
+    exc = outcome.exception() if outcome is not None and outcome.failed else None
+    log.warning(
+        "retrying %s in %.2fs (attempt %d failed: %s: %s)",
+        getattr(retry_state.fn, "__name__", "call"),
+        retry_state.upcoming_sleep,
+        retry_state.attempt_number,
+        type(exc).__name__ if exc else "result",
+        exc,
+    )
+
+
+def retrying(
+    policy: RetryPolicy,
+    *,
+    is_retryable: Callable[[BaseException], bool],
+    retry_after: Callable[[BaseException], float | None],
+    sleep: Callable[[float], None] = time.sleep,
+) -> tenacity.Retrying:
+    """A tenacity ``Retrying`` bounded by ``policy``; re-raises the last error (never ``RetryError``).
+
+    Use as ``for attempt in retrying(...): with attempt: ...`` or ``retrying(...)(fn, *args)``.
+    The wait before a retry is max(``retry_after(exc)``, jittered exponential backoff); the loop stops
+    after ``max_attempts`` or when waiting again would pass ``max_total_seconds``.
+    """
+    wait = _RetryAfterOrBackoff(policy, retry_after)
+    stop = _StopAfterBudget(policy)
+
+    def timed_sleep(seconds: float) -> None:
+        started = time.monotonic()
+        try:
+            sleep(seconds)
+        finally:
+            stop.real_sleep_seconds += time.monotonic() - started
+
+    def reset_budget(retry_state: tenacity.RetryCallState) -> None:
+        # A Retrying object may be reused for several calls: each call gets a fresh budget.
+        if retry_state.attempt_number == 1:
+            stop.real_sleep_seconds = 0.0
+
+    # tenacity computes upcoming_sleep (wait) before asking stop, so the stop can see the next wait.
+    return tenacity.Retrying(
+        stop=stop,
+        wait=wait,
+        retry=tenacity.retry_if_exception(is_retryable),
+        reraise=True,
+        before=reset_budget,
+        before_sleep=_log_retry,
+        sleep=timed_sleep,
+    )
+
+
+def build_session(
+    headers: dict[str, str] | None = None,
+    *,
+    pool_maxsize: int = 10,
+) -> requests.Session:
+    """A ``requests.Session`` with default headers and no urllib3-level retries (tenacity owns retries).
+
+    urllib3's own retries would silently re-send requests (including a money-spending POST), so they
+    are disabled explicitly.
+    """
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=0, pool_connections=pool_maxsize, pool_maxsize=pool_maxsize)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    if headers:
+        session.headers.update(headers)
+    return session

@@ -1,0 +1,600 @@
+"""MiraklHook: the only code that talks to Best Buy Canada Marketplace's Mirakl seller API.
+
+Thin I/O over :mod:`orderflow.hooks.mirakl_api` (pure builders, parsers and the exception tree,
+re-exported here so callers import one module).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import requests
+from airflow.sdk import BaseHook
+
+from orderflow.hooks._http import RateLimiter, RetryPolicy, build_session, parse_retry_after, retrying
+from orderflow.hooks.mirakl_api import (
+    ORDER_IDS_PER_REQUEST,
+    ORDERS_PAGE_SIZE,
+    STATUS_TO_ERROR,
+    MiraklAuthenticationError,
+    MiraklBadRequestError,
+    MiraklConnectionError,
+    MiraklError,
+    MiraklNotFoundError,
+    MiraklPermanentError,
+    MiraklPermissionError,
+    MiraklRateLimitError,
+    MiraklRequest,
+    MiraklResponseError,
+    MiraklRetryableError,
+    MiraklServerError,
+    MiraklTimeoutError,
+    MiraklValidationError,
+    build_accept_order,
+    build_create_order_thread,
+    build_get_thread,
+    build_list_carriers,
+    build_list_orders,
+    build_list_threads,
+    build_mark_shipped,
+    build_reply_to_thread,
+    build_set_tracking,
+    chunked,
+    error_from_response,
+    parse_carriers,
+    parse_message_created,
+    parse_orders_page,
+    parse_thread,
+    parse_threads_page,
+    request_id_from_headers,
+)
+
+__all__ = [
+    "CONNECTION_TYPE_INFO",
+    "STATUS_TO_ERROR",
+    "MiraklAuthenticationError",
+    "MiraklBadRequestError",
+    "MiraklConnectionError",
+    "MiraklError",
+    "MiraklHook",
+    "MiraklNotFoundError",
+    "MiraklPermanentError",
+    "MiraklPermissionError",
+    "MiraklRateLimitError",
+    "MiraklResponseError",
+    "MiraklRetryableError",
+    "MiraklServerError",
+    "MiraklTimeoutError",
+    "MiraklValidationError",
+]
+
+log = logging.getLogger(__name__)
+
+# Rate-limit budgets, calls per minute, per process and per connection id. Keys:
+#   OR11_poll    one *sweep* of OR11 by update date (all its pages): Mirakl's documented maximum is
+#                "once per minute" for asynchronous polling.
+#   OR11_lookup  each OR11 request by order_ids (acceptance validation). Undocumented: our own budget.
+#   OR21, OR23, OR24, SH21, M10, M11, M12, OR43: each request; Mirakl documents "at each event"
+#                (no number), so unlimited by default and 429 + Retry-After does the rest.
+# SH21's "once per day" is not enforced: a limiter blocks, and blocking a day is never right; callers
+# (the connection test, a daily carrier sync) already call it rarely.
+DEFAULT_RATE_LIMITS: dict[str, float | None] = {"OR11_poll": 1.0, "OR11_lookup": 30.0}
+RATE_LIMIT_KEYS = frozenset({"OR11_poll", "OR11_lookup", "OR21", "OR23", "OR24", "SH21", "M10", "M11", "M12", "OR43"})
+
+# (connect, read) seconds. Mirakl answers list calls in well under a few seconds; 30 s read covers a
+# slow 100-order page without letting a hung socket hold a worker slot for long.
+DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 30.0)
+
+# Seek pagination guard: a server that keeps returning the same token would loop forever.
+MAX_THREAD_PAGES = 1000
+
+# What the Airflow connection form shows. Airflow 3.3 only takes form fields from a *provider*
+# (an installed distribution exposing an ``apache_airflow_provider`` entry point whose
+# ``get_provider_info()`` lists ``connection-types``); plugins cannot register connection types.
+# This dict is that ``connection-types`` entry, ready for such a ``get_provider_info``.
+CONNECTION_TYPE_INFO: dict[str, Any] = {
+    "hook-class-name": "orderflow.hooks.mirakl.MiraklHook",
+    "hook-name": "Mirakl seller API (Best Buy Marketplace)",
+    "connection-type": "mirakl",
+    "ui-field-behaviour": {
+        "hidden-fields": ["schema", "login", "port"],
+        "relabeling": {"host": "Base URL", "password": "Shop API key"},
+        "placeholders": {
+            "host": "https://marketplace.bestbuy.ca",
+            "password": "API key from the seller back office (My user > API Key)",
+            "extra": '{"shop_id": 12345, "rate_limits": {"OR11_poll": 1, "OR11_lookup": 30}}',
+        },
+    },
+    "conn-fields": {
+        "shop_id": {
+            "label": "Shop id",
+            "description": "Only needed when the API key's user can access several shops.",
+            "schema": {"type": ["integer", "null"]},
+        },
+        "timeout": {
+            "label": "Read timeout (s)",
+            "description": "Per-request read timeout in seconds (connect timeout is 10 s).",
+            "schema": {"type": ["number", "null"]},
+        },
+    },
+}
+
+
+def _as_rate(value: Any, key: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        raise MiraklValidationError(f"rate limit {key!r} must be a number of calls per minute, got {value!r}") from None
+    if rate < 0:
+        raise MiraklValidationError(f"rate limit {key!r} must be >= 0")
+    return rate or None
+
+
+class MiraklHook(BaseHook):
+    """Mirakl seller (shop) API client for Best Buy Canada Marketplace.
+
+    Connection (``mirakl_default``, conn type ``mirakl``):
+
+    - ``host``: base URL, e.g. ``https://marketplace.bestbuy.ca`` (paths ``/api/...`` are appended).
+      A host without a scheme takes it from ``schema`` (default ``https``); ``port`` is honoured.
+    - ``password``: the shop API key, sent as the raw ``Authorization`` header (no ``Bearer``).
+      It is registered with Airflow's secrets masker; it is never logged.
+    - extra ``shop_id`` (optional int): sent as ``shop_id`` query parameter on every call; only needed
+      when the key's user can access several shops.
+    - extra ``rate_limits`` (optional object, calls per minute; ``0``/``null`` = unlimited): see
+      ``DEFAULT_RATE_LIMITS``; keys ``OR11_poll`` (default 1), ``OR11_lookup`` (default 30), and
+      ``OR21``, ``OR23``, ``OR24``, ``SH21``, ``M10``, ``M11``, ``M12``, ``OR43`` (default unlimited).
+    - extra ``timeout`` (optional): read timeout seconds, or ``[connect, read]``.
+
+    Constructor arguments override the connection's extras. ``__init__`` only stores arguments;
+    the session is built from the Connection at first use.
+
+    Example env var: ``AIRFLOW_CONN_MIRAKL_DEFAULT='{"conn_type": "mirakl", "host":
+    "https://marketplace.bestbuy.ca", "password": "<key>", "extra": {"shop_id": 2001}}'``.
+
+    Retries (tenacity, :class:`RetryPolicy`): 429 (waits at least ``Retry-After``), 5xx, 408,
+    connection errors and timeouts, bounded by attempts and total time. GET and the state-setting
+    PUTs (OR21/OR23/OR24) are retried after any of these; message POSTs (M12/OR43) only when the
+    request provably did not reach Mirakl (429, connection refused, connect timeout), because a
+    repeat would send the customer a duplicate message. An error on a retry that follows an
+    ambiguous failure has ``after_ambiguous_attempt=True`` (e.g. ``ORDER_INVALID_STATE`` on a retried
+    OR21 usually means the first accept went through: re-read the order).
+    """
+
+    conn_name_attr = "mirakl_conn_id"
+    default_conn_name = "mirakl_default"
+    conn_type = "mirakl"
+    hook_name = "Mirakl seller API (Best Buy Marketplace)"
+
+    def __init__(
+        self,
+        mirakl_conn_id: str = default_conn_name,
+        *,
+        retry_policy: RetryPolicy | None = None,
+        timeout: float | tuple[float, float] | None = None,
+        rate_limits: Mapping[str, float | None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__()
+        self.mirakl_conn_id = mirakl_conn_id
+        self.retry_policy = retry_policy or RetryPolicy()
+        self._timeout_arg = timeout
+        self._rate_limits_arg = dict(rate_limits) if rate_limits is not None else None
+        # Injectable so tests can observe or shorten waits between retries.
+        self._sleep = sleep
+        self._session: requests.Session | None = None
+        self.base_url: str | None = None
+        self.shop_id: int | None = None
+        self.timeout: tuple[float, float] = DEFAULT_TIMEOUT
+        self.rate_limits: dict[str, float | None] = dict(DEFAULT_RATE_LIMITS)
+
+    # -- Airflow UI ---------------------------------------------------------------------------------
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Form behaviour in the legacy hook format (the declarative copy is ``CONNECTION_TYPE_INFO``)."""
+        behaviour = CONNECTION_TYPE_INFO["ui-field-behaviour"]
+        return {
+            "hidden_fields": list(behaviour["hidden-fields"]),
+            "relabeling": dict(behaviour["relabeling"]),
+            "placeholders": dict(behaviour["placeholders"]),
+        }
+
+    # -- session ------------------------------------------------------------------------------------
+    def get_conn(self) -> requests.Session:
+        """The HTTP session, built from the Connection on first use."""
+        if self._session is not None:
+            return self._session
+        conn = self.get_connection(self.mirakl_conn_id)
+        api_key = conn.password
+        if not api_key:
+            raise MiraklValidationError(f"connection {self.mirakl_conn_id!r} has no API key (password)")
+        try:
+            from airflow.sdk.log import mask_secret
+
+            mask_secret(api_key)
+        except ImportError:  # pragma: no cover - Airflow 3.x always has it
+            pass
+        if not conn.host:
+            raise MiraklValidationError(f"connection {self.mirakl_conn_id!r} has no host (base URL)")
+        host = conn.host.rstrip("/")
+        if "://" not in host:
+            host = f"{conn.schema or 'https'}://{host}"
+        if conn.port:
+            scheme, _, rest = host.partition("://")
+            hostname, slash, path = rest.partition("/")
+            if ":" not in hostname:
+                host = f"{scheme}://{hostname}:{conn.port}{slash}{path}"
+        self.base_url = host
+        extra = conn.extra_dejson or {}
+
+        shop_id = extra.get("shop_id")
+        if shop_id not in (None, ""):
+            try:
+                self.shop_id = int(shop_id)
+            except (TypeError, ValueError):
+                raise MiraklValidationError(f"extra shop_id must be an integer, got {shop_id!r}") from None
+
+        timeout = self._timeout_arg if self._timeout_arg is not None else extra.get("timeout")
+        self.timeout = self._parse_timeout(timeout)
+
+        limits: dict[str, float | None] = dict(DEFAULT_RATE_LIMITS)
+        extra_limits = extra.get("rate_limits") or {}
+        if isinstance(extra_limits, str):
+            try:
+                extra_limits = json.loads(extra_limits)
+            except ValueError:
+                raise MiraklValidationError("extra rate_limits must be a JSON object") from None
+        for source in (extra_limits, self._rate_limits_arg or {}):
+            if not isinstance(source, Mapping):
+                raise MiraklValidationError("rate_limits must be a mapping of key to calls per minute")
+            for key, value in source.items():
+                if key not in RATE_LIMIT_KEYS:
+                    raise MiraklValidationError(f"unknown rate limit key {key!r} (known: {sorted(RATE_LIMIT_KEYS)})")
+                limits[key] = _as_rate(value, key)
+        self.rate_limits = limits
+
+        self._session = build_session(
+            {
+                "Authorization": api_key,
+                "Accept": "application/json",
+                "User-Agent": "orderflow-mirakl-hook/1.0",
+            }
+        )
+        log.info("Mirakl session for connection %s: %s (shop_id=%s)", self.mirakl_conn_id, self.base_url, self.shop_id)
+        return self._session
+
+    @staticmethod
+    def _parse_timeout(value: Any) -> tuple[float, float]:
+        if value is None or value == "":
+            return DEFAULT_TIMEOUT
+        try:
+            if isinstance(value, list | tuple):
+                connect, read = (float(v) for v in value)
+                return (connect, read)
+            return (DEFAULT_TIMEOUT[0], float(value))
+        except (TypeError, ValueError):
+            raise MiraklValidationError(f"timeout must be seconds or [connect, read], got {value!r}") from None
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def limiter(self, key: str) -> RateLimiter:
+        """The process-wide limiter for ``key`` on this connection (created with the configured budget)."""
+        self.get_conn()
+        return RateLimiter.shared(f"mirakl:{self.mirakl_conn_id}:{key}", self.rate_limits.get(key))
+
+    # -- the one request path -----------------------------------------------------------------------
+    def _send_once(self, req: MiraklRequest) -> requests.Response:
+        session = self.get_conn()
+        params = req.query()
+        if self.shop_id is not None:
+            params["shop_id"] = str(self.shop_id)
+        kwargs: dict[str, Any] = {"params": params, "timeout": self.timeout, "allow_redirects": False}
+        if req.has_json_body:
+            kwargs["json"] = req.json_body
+        elif req.multipart is not None:
+            # (filename None, content, content type): a form part carrying JSON, as Mirakl's cURL sample.
+            kwargs["files"] = [(name, (None, text, "application/json")) for name, text in req.multipart]
+        elif req.method in ("PUT", "POST"):
+            # An explicit empty body makes requests send "Content-Length: 0" (Mirakl answers 411 without).
+            kwargs["data"] = b""
+        started = time.monotonic()
+        try:
+            resp = session.request(req.method, f"{self.base_url}{req.path}", **kwargs)
+        except requests.Timeout as exc:
+            err = MiraklTimeoutError(
+                f"{'connect' if isinstance(exc, requests.ConnectTimeout) else 'read'} timeout after "
+                f"{time.monotonic() - started:.1f}s on {req.method} {req.path}",
+                operation=req.operation,
+            )
+            # A connect timeout never reached Mirakl; a read timeout may have been applied.
+            err.may_have_been_applied = not isinstance(exc, requests.ConnectTimeout)
+            raise err from exc
+        except requests.ConnectionError as exc:
+            err = MiraklConnectionError(
+                f"connection failed on {req.method} {req.path}: {type(exc).__name__}", operation=req.operation
+            )
+            err.may_have_been_applied = not _failed_before_sending(exc)
+            raise err from exc
+        elapsed = time.monotonic() - started
+        request_id = request_id_from_headers(resp.headers)
+        log.info(
+            "Mirakl %s %s %s -> %s in %.2fs%s",
+            req.operation,
+            req.method,
+            req.path,
+            resp.status_code,
+            elapsed,
+            f" (request id {request_id})" if request_id else "",
+        )
+        if 200 <= resp.status_code < 300:
+            return resp
+        raise error_from_response(
+            req.operation,
+            resp.status_code,
+            resp.text,
+            resp.headers,
+            retry_after=parse_retry_after(resp.headers.get("Retry-After")),
+        )
+
+    def _call(self, req: MiraklRequest, limiter_key: str | None = None) -> requests.Response:
+        """Send ``req`` with rate limiting and bounded retries; return a 2xx response or raise MiraklError."""
+        self.get_conn()
+        limiter = self.limiter(limiter_key or req.operation)
+        ambiguous = False
+
+        def is_retryable(exc: BaseException) -> bool:
+            if not isinstance(exc, MiraklRetryableError):
+                return False
+            # A POST that may have reached Mirakl is not repeated: a duplicate customer message.
+            return req.idempotent or not exc.may_have_been_applied
+
+        for attempt in retrying(
+            self.retry_policy,
+            is_retryable=is_retryable,
+            retry_after=lambda exc: getattr(exc, "retry_after", None),
+            sleep=self._sleep,
+        ):
+            with attempt:
+                limiter.acquire()
+                try:
+                    return self._send_once(req)
+                except MiraklError as exc:
+                    if ambiguous:
+                        exc.after_ambiguous_attempt = True
+                    if isinstance(exc, MiraklRetryableError) and exc.may_have_been_applied:
+                        ambiguous = True
+                    raise
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    # -- orders -------------------------------------------------------------------------------------
+    def iter_orders(
+        self,
+        states: str | Sequence[str] | None = None,
+        order_ids: Sequence[str] | None = None,
+        updated_since: datetime | None = None,
+        updated_until: datetime | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """OR11: yield raw order dicts across all pages (each order once).
+
+        With ``order_ids`` (split into chunks of <= 100): a look-up under the ``OR11_lookup`` budget;
+        orders Mirakl does not know are simply absent. Without: one poll sweep under ``OR11_poll``
+        (the first poll in a process never waits; the next waits until a minute has passed).
+        """
+        if isinstance(order_ids, str):
+            raise MiraklValidationError("order_ids must be a list of ids, not a string")
+        state_filter = None if states is None else ({states} if isinstance(states, str) else set(states))
+        if order_ids is not None:
+            ids = list(dict.fromkeys(order_ids))  # dedupe, keep order
+            for chunk in chunked(ids, ORDER_IDS_PER_REQUEST):
+                wanted = set(chunk)
+                for order in self._sweep_orders("OR11_lookup", chunk, states, updated_since, updated_until):
+                    if order["order_id"] not in wanted:
+                        raise MiraklResponseError(
+                            f"OR11 returned order {order['order_id']} that was not asked for",
+                            operation="OR11",
+                            status=200,
+                        )
+                    self._check_state(order, state_filter)
+                    yield order
+            return
+        self.limiter("OR11_poll").acquire()
+        for order in self._sweep_orders(None, None, states, updated_since, updated_until):
+            self._check_state(order, state_filter)
+            yield order
+
+    def list_orders(
+        self,
+        states: str | Sequence[str] | None = None,
+        order_ids: Sequence[str] | None = None,
+        updated_since: datetime | None = None,
+        updated_until: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """OR11: every matching order (all pages) as a list of raw order dicts. See :meth:`iter_orders`."""
+        return list(self.iter_orders(states, order_ids, updated_since, updated_until))
+
+    @staticmethod
+    def _check_state(order: dict[str, Any], state_filter: set[str] | None) -> None:
+        # A server that ignores the filter would make us act on orders in the wrong state.
+        if state_filter is not None and order["order_state"] not in state_filter:
+            raise MiraklResponseError(
+                f"OR11 returned order {order['order_id']} in state {order['order_state']} "
+                f"outside the requested states {sorted(state_filter)}",
+                operation="OR11",
+                status=200,
+            )
+
+    def _sweep_orders(
+        self,
+        limiter_key: str | None,
+        order_ids: Sequence[str] | None,
+        states: str | Sequence[str] | None,
+        updated_since: datetime | None,
+        updated_until: datetime | None,
+    ) -> Iterator[dict[str, Any]]:
+        seen: set[str] = set()
+        offset = 0
+        while True:
+            req = build_list_orders(
+                order_ids=order_ids,
+                states=states,
+                updated_since=updated_since,
+                updated_until=updated_until,
+                offset=offset,
+                page_size=ORDERS_PAGE_SIZE,
+            )
+            # Pages of a poll sweep have no per-request budget (the sweep took OR11_poll); pages of a
+            # look-up each take OR11_lookup. "OR11_page" is never configured: unlimited.
+            resp = self._call(req, limiter_key or "OR11_page")
+            page = parse_orders_page(resp.status_code, resp.text, request_id_from_headers(resp.headers))
+            for order in page.orders:
+                # Offset pages can overlap when an order is created mid-sweep; yield each order once.
+                if order["order_id"] not in seen:
+                    seen.add(order["order_id"])
+                    yield order
+            offset += len(page.orders)
+            if not page.orders or offset >= page.total_count:
+                if offset < page.total_count:
+                    log.warning(
+                        "OR11 sweep ended early: empty page at offset %d of total_count %d", offset, page.total_count
+                    )
+                return
+
+    def accept_order(self, order_id: str, line_ids: Sequence[str], accepted: bool = True) -> None:
+        """OR21: accept (or refuse) every listed order line. 204 -> None.
+
+        Acceptance is asynchronous: the order moves to WAITING_DEBIT* then SHIPPING later (poll OR11).
+        ``MiraklBadRequestError`` with code ``ORDER_INVALID_STATE`` means the order left
+        WAITING_ACCEPTANCE; with ``after_ambiguous_attempt`` set, most likely because our own earlier
+        attempt was applied.
+        """
+        self._call(build_accept_order(order_id, line_ids, accepted))
+
+    def set_tracking(
+        self,
+        order_id: str,
+        carrier_code: str | None,
+        tracking_number: str,
+        carrier_name: str | None = None,
+        carrier_url: str | None = None,
+    ) -> None:
+        """OR23: set the order's carrier + tracking number. 204 -> None. Idempotent (sets a value)."""
+        self._call(build_set_tracking(order_id, carrier_code, tracking_number, carrier_name, carrier_url))
+
+    def mark_shipped(self, order_id: str) -> None:
+        """OR24: confirm shipment (order must be SHIPPING, tracking set first). 204 -> None.
+
+        A retried OR24 after an ambiguous failure may get ``ORDER_INVALID_STATE`` (already SHIPPED):
+        check ``after_ambiguous_attempt`` and re-read the order before reporting a failure.
+        """
+        self._call(build_mark_shipped(order_id))
+
+    def list_carriers(self) -> list[dict[str, Any]]:
+        """SH21: carriers ``[{code, label, standard_code, tracking_url}]`` (Mirakl: call once a day)."""
+        resp = self._call(build_list_carriers())
+        return parse_carriers(resp.status_code, resp.text, request_id_from_headers(resp.headers))
+
+    # -- inbox --------------------------------------------------------------------------------------
+    def iter_threads(
+        self,
+        updated_since: datetime | None = None,
+        entity_id: str | Sequence[str] | None = None,
+        *,
+        entity_type: str = "MMP_ORDER",
+        with_messages: bool = False,
+    ) -> Iterator[dict[str, Any]]:
+        """M11: yield threads across all pages (seek pagination by ``page_token``)."""
+        entity_ids = [entity_id] if isinstance(entity_id, str) else (list(entity_id) if entity_id else None)
+        token: str | None = None
+        seen_tokens: set[str] = set()
+        for _ in range(MAX_THREAD_PAGES):
+            req = build_list_threads(
+                updated_since=updated_since,
+                entity_ids=entity_ids,
+                entity_type=entity_type,
+                with_messages=with_messages,
+                page_token=token,
+            )
+            resp = self._call(req)
+            page = parse_threads_page(resp.status_code, resp.text, request_id_from_headers(resp.headers))
+            yield from page.threads
+            token = page.next_page_token
+            if not token:
+                return
+            if token in seen_tokens:
+                raise MiraklResponseError(
+                    "M11 returned a page token it already returned (pagination loop)", operation="M11", status=200
+                )
+            seen_tokens.add(token)
+        raise MiraklResponseError(f"M11 returned more than {MAX_THREAD_PAGES} pages", operation="M11", status=200)
+
+    def list_threads(
+        self,
+        updated_since: datetime | None = None,
+        entity_id: str | Sequence[str] | None = None,
+        *,
+        entity_type: str = "MMP_ORDER",
+        with_messages: bool = False,
+    ) -> list[dict[str, Any]]:
+        """M11: every thread (all pages) updated at or after ``updated_since``, as raw dicts."""
+        return list(self.iter_threads(updated_since, entity_id, entity_type=entity_type, with_messages=with_messages))
+
+    def get_thread(self, thread_id: str) -> dict[str, Any]:
+        """M10: one thread with its messages (raw dict)."""
+        resp = self._call(build_get_thread(thread_id))
+        return parse_thread(resp.status_code, resp.text, request_id_from_headers(resp.headers))
+
+    def reply_to_thread(self, thread_id: str, body: str, customer_id: str) -> dict[str, str]:
+        """M12: reply to the customer on a thread. Returns ``{"thread_id", "message_id"}``.
+
+        Not retried after an ambiguous failure (``MiraklRetryableError.may_have_been_applied``): look
+        at the thread (M10) before sending again.
+        """
+        resp = self._call(build_reply_to_thread(thread_id, body, customer_id))
+        return parse_message_created("M12", resp.status_code, resp.text, request_id_from_headers(resp.headers))
+
+    def create_order_thread(
+        self, order_id: str, body: str, topic: str | Mapping[str, str], to: Sequence[str] = ("CUSTOMER",)
+    ) -> dict[str, str]:
+        """OR43: open a thread on an order (to the customer by default). Returns ``{"thread_id", "message_id"}``."""
+        resp = self._call(build_create_order_thread(order_id, body, topic, to))
+        return parse_message_created("OR43", resp.status_code, resp.text, request_id_from_headers(resp.headers))
+
+    # -- connection test ----------------------------------------------------------------------------
+    def test_connection(self) -> tuple[bool, str]:
+        """Airflow's "Test" button: SH21 (cheap, read-only, needs a valid key)."""
+        try:
+            carriers = self.list_carriers()
+        except MiraklError as exc:
+            return False, str(exc)
+        except Exception as exc:  # the UI shows the message; never raise from a connection test
+            return False, f"{type(exc).__name__}: {exc}"
+        return True, f"Connection to Mirakl OK ({len(carriers)} carriers)"
+
+
+def _failed_before_sending(exc: requests.ConnectionError) -> bool:
+    """True when the connection was never established (refused, DNS): the request cannot have arrived."""
+    import urllib3.exceptions
+
+    cause: BaseException | None = exc
+    seen = 0
+    while cause is not None and seen < 10:
+        if isinstance(cause, urllib3.exceptions.MaxRetryError):
+            cause = cause.reason
+        if isinstance(cause, urllib3.exceptions.NewConnectionError | urllib3.exceptions.NameResolutionError):
+            return True
+        if isinstance(cause, ConnectionRefusedError):
+            return True
+        nxt = cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else None
+        cause = nxt or cause.__cause__ or cause.__context__
+        seen += 1
+    return False

@@ -1,0 +1,709 @@
+"""Mirakl seller API (Best Buy Canada Marketplace): exceptions, request builders, response parsers.
+
+Pure code, no I/O: builders turn arguments into a :class:`MiraklRequest` (method, path, query,
+body) and parsers turn a status + body into results or a :class:`MiraklError`. The thin I/O layer
+is :class:`orderflow.hooks.mirakl.MiraklHook`. Wire formats follow the published MMP seller
+OpenAPI (``../shared/reference/mirakl-mmp-seller-openapi.json``).
+
+Error tree (stripe-like; every error carries ``status``, ``codes``, ``message``, ``request_id``,
+``body`` and the Mirakl ``operation`` id)::
+
+    MiraklError
+    ├── MiraklRetryableError              429, 5xx, 408, connection errors, timeouts
+    │   ├── MiraklRateLimitError          429 (``retry_after`` seconds)
+    │   ├── MiraklServerError             5xx
+    │   └── MiraklConnectionError         no HTTP answer (refused, reset, dropped)
+    │       └── MiraklTimeoutError        connect or read timeout
+    ├── MiraklResponseError               2xx whose body is not what the API documents
+    └── MiraklPermanentError (+ AirflowFailException): no retry can fix it
+        ├── MiraklBadRequestError         400 (invalid state, validation, unknown line ...)
+        ├── MiraklAuthenticationError     401
+        ├── MiraklPermissionError         403
+        ├── MiraklNotFoundError           404
+        └── MiraklValidationError         refused client-side before sending (bad arguments)
+
+``MiraklResponseError`` is deliberately neither retried by the hook nor an ``AirflowFailException``:
+a truncated body may be a transient proxy fault (Airflow's task retry may cure it), but the hook
+must not silently loop on, or silently accept, a body it cannot trust.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+from airflow.sdk.exceptions import AirflowFailException
+
+# Documented OR21 error codes (OpenAPI "Error Codes" table). Other operations document none, so the
+# parser also accepts any UPPER_SNAKE code found in a structured field (see _extract_codes).
+KNOWN_ERROR_CODES = frozenset(
+    {
+        "ORDER_FULFILLED_UNAUTHORIZED",
+        "ORDER_INVALID_STATE",
+        "ORDER_LINE_ACCEPTANCE_DECISION_MISSING",
+        "ORDER_LINE_DUPLICATE_ID",
+        "ORDER_LINE_NOT_FOUND",
+        "ORDER_LINE_NULL_ELEMENT",
+        "ORDER_NOT_FOUND",
+        "ORDER_PARTIAL_ACCEPTANCE_DISABLED",
+        "VALIDATION_ERROR",
+    }
+)
+ORDER_STATES = frozenset(
+    {
+        "STAGING",
+        "WAITING_ACCEPTANCE",
+        "WAITING_DEBIT",
+        "WAITING_DEBIT_PAYMENT",
+        "SHIPPING",
+        "SHIPPED",
+        "TO_COLLECT",
+        "RECEIVED",
+        "CLOSED",
+        "REFUSED",
+        "CANCELED",
+    }
+)
+
+# Mirakl caps id-list query parameters at 100 values (answered 400 above that for commercial_ids;
+# assumed the same for order_ids), and integrators page OR11 with max=100.
+ORDER_IDS_PER_REQUEST = 100
+ORDERS_PAGE_SIZE = 100
+MESSAGE_BODY_MIN = 3
+MESSAGE_BODY_MAX = 50_000
+
+# Headers a request id may come back in. Mirakl documents none (unconfirmed); these are the usual
+# names behind load balancers and API gateways.
+REQUEST_ID_HEADERS = ("X-Mirakl-Request-Id", "X-Request-Id", "X-Correlation-Id", "X-Amzn-Trace-Id")
+
+
+# ------------------------------------------------------------------------------------------------
+# Exceptions
+# ------------------------------------------------------------------------------------------------
+class MiraklError(Exception):
+    """Any failure of a Mirakl call. ``str()`` carries ids and codes only, never the API key or PII."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str | None = None,
+        status: int | None = None,
+        codes: Sequence[str] = (),
+        request_id: str | None = None,
+        body: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.message = message
+        self.operation = operation
+        self.status = status
+        self.codes: tuple[str, ...] = tuple(codes)
+        self.request_id = request_id
+        # Raw body, for debugging in a shell; not part of str() because it may echo customer data.
+        self.body = body
+        self.retry_after = retry_after
+        # Set by the hook when this error answered a *retry* of a call whose earlier attempt may have
+        # reached Mirakl (timeout, dropped connection, 5xx). E.g. ORDER_INVALID_STATE on a retried
+        # OR21 usually means the first accept went through: callers should re-read the order's state.
+        self.after_ambiguous_attempt = False
+        super().__init__(message)
+
+    @property
+    def code(self) -> str | None:
+        """The first API error code, if Mirakl sent one."""
+        return self.codes[0] if self.codes else None
+
+    def has_code(self, code: str) -> bool:
+        return code in self.codes
+
+    def __str__(self) -> str:
+        parts = [f"Mirakl {self.operation or 'call'}"]
+        if self.status is not None:
+            parts.append(f"HTTP {self.status}")
+        if self.codes:
+            parts.append("[" + ",".join(self.codes) + "]")
+        text = " ".join(parts) + f": {self.message}"
+        if self.request_id:
+            text += f" (request id {self.request_id})"
+        if self.after_ambiguous_attempt:
+            text += " (after a retry: an earlier attempt may have been applied)"
+        return text
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(operation={self.operation!r}, status={self.status!r}, "
+            f"codes={self.codes!r}, request_id={self.request_id!r})"
+        )
+
+
+class MiraklRetryableError(MiraklError):
+    """Transient: the same call may succeed later (429, 5xx, 408, connection trouble, timeouts).
+
+    ``may_have_been_applied`` is True when the request may have reached Mirakl before failing (read
+    timeout, dropped connection, 5xx): a non-idempotent call (a message POST) must not be re-sent
+    blindly after such an error.
+    """
+
+    may_have_been_applied: bool = True
+
+
+class MiraklRateLimitError(MiraklRetryableError):
+    """HTTP 429; ``retry_after`` holds the server's ``Retry-After`` in seconds when given."""
+
+    may_have_been_applied = False
+
+
+class MiraklServerError(MiraklRetryableError):
+    """HTTP 5xx."""
+
+
+class MiraklConnectionError(MiraklRetryableError):
+    """No HTTP answer: connection refused, reset or dropped."""
+
+
+class MiraklTimeoutError(MiraklConnectionError):
+    """Connect or read timeout."""
+
+
+class MiraklResponseError(MiraklError):
+    """A success status whose body is not what the API documents (bad JSON, missing ``orders`` ...)."""
+
+
+class MiraklPermanentError(MiraklError, AirflowFailException):
+    """No retry can fix this (400/401/403/404, invalid arguments): fail the task, do not retry it."""
+
+
+class MiraklBadRequestError(MiraklPermanentError):
+    """HTTP 400: a missing/bad parameter or an order not in the expected state."""
+
+
+class MiraklAuthenticationError(MiraklPermanentError):
+    """HTTP 401: missing or invalid API key."""
+
+
+class MiraklPermissionError(MiraklPermanentError):
+    """HTTP 403: the key's user lacks the role for this call (or another shop's order)."""
+
+
+class MiraklNotFoundError(MiraklPermanentError):
+    """HTTP 404: unknown order, thread or path."""
+
+
+class MiraklValidationError(MiraklPermanentError, ValueError):
+    """Arguments refused before sending (empty line list, too long a message ...)."""
+
+
+# A status-to-exception table; statuses not listed fall back by class (4xx permanent, 5xx retryable).
+STATUS_TO_ERROR: dict[int, type[MiraklError]] = {
+    400: MiraklBadRequestError,
+    401: MiraklAuthenticationError,
+    403: MiraklPermissionError,
+    404: MiraklNotFoundError,
+    405: MiraklPermanentError,
+    406: MiraklPermanentError,
+    408: MiraklRetryableError,
+    409: MiraklPermanentError,
+    410: MiraklPermanentError,
+    411: MiraklPermanentError,
+    413: MiraklPermanentError,
+    415: MiraklPermanentError,
+    422: MiraklBadRequestError,
+    429: MiraklRateLimitError,
+}
+
+
+def error_class_for_status(status: int) -> type[MiraklError]:
+    if status in STATUS_TO_ERROR:
+        return STATUS_TO_ERROR[status]
+    if status >= 500:
+        return MiraklServerError
+    if status >= 400:
+        return MiraklPermanentError
+    # A 1xx/3xx/unexpected 2xx where an exact status was expected: the body cannot be trusted.
+    return MiraklResponseError
+
+
+_CODE_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
+_KNOWN_CODE_IN_TEXT_RE = re.compile(r"\b(" + "|".join(sorted(KNOWN_ERROR_CODES)) + r")\b")
+
+
+def _extract_codes(payload: Any) -> list[str]:
+    """API error codes from an error body, conservatively.
+
+    Where Mirakl puts codes is unconfirmed, so look in the plausible places only: top-level
+    ``code``/``error_code``/``error``, and the same keys inside a list under ``errors`` (or a list
+    body). Values must look like codes (UPPER_SNAKE). Free text is scanned for the *documented* codes
+    only, so a sentence never turns into a made-up code.
+    """
+    codes: list[str] = []
+
+    def take(value: Any) -> None:
+        if isinstance(value, str) and _CODE_RE.match(value) and value not in codes:
+            codes.append(value)
+
+    def scan_text(value: Any) -> None:
+        if isinstance(value, str):
+            for match in _KNOWN_CODE_IN_TEXT_RE.findall(value):
+                if match not in codes:
+                    codes.append(match)
+
+    def visit(obj: Any) -> None:
+        if isinstance(obj, Mapping):
+            for key in ("code", "error_code", "error", "type"):
+                take(obj.get(key))
+            for key in ("message", "error_description", "detail", "description"):
+                scan_text(obj.get(key))
+            for key in ("errors", "error_details", "details"):
+                nested = obj.get(key)
+                if isinstance(nested, list):
+                    for item in nested:
+                        visit(item)
+        elif isinstance(obj, list):
+            for item in obj:
+                visit(item)
+        elif isinstance(obj, str):
+            scan_text(obj)
+
+    visit(payload)
+    return codes
+
+
+def _extract_message(payload: Any, fallback: str) -> str:
+    if isinstance(payload, Mapping):
+        for key in ("message", "error_description", "detail", "description", "error"):
+            value = payload.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+        errors = payload.get("errors")
+        if isinstance(errors, list) and errors:
+            return "; ".join(_extract_message(item, "") or str(item) for item in errors[:5])[:500]
+    if isinstance(payload, list) and payload:
+        return "; ".join(_extract_message(item, "") or str(item) for item in payload[:5])[:500]
+    return fallback
+
+
+def request_id_from_headers(headers: Mapping[str, str] | None) -> str | None:
+    if not headers:
+        return None
+    lowered = {k.lower(): v for k, v in headers.items()}
+    for name in REQUEST_ID_HEADERS:
+        value = lowered.get(name.lower())
+        if value:
+            return value
+    return None
+
+
+def error_from_response(
+    operation: str,
+    status: int,
+    text: str,
+    headers: Mapping[str, str] | None = None,
+    retry_after: float | None = None,
+) -> MiraklError:
+    """The exception for a non-success answer; codes and message parsed from the body when possible."""
+    payload: Any = None
+    if text and text.strip():
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            payload = text.strip()
+    reason = f"unexpected HTTP status {status}"
+    message = _extract_message(payload, reason) if payload is not None else reason
+    if isinstance(payload, str):
+        # A non-JSON error page (proxy HTML): keep a short prefix only.
+        message = f"{reason}: {payload[:200]}"
+    cls = error_class_for_status(status)
+    return cls(
+        message[:1000],
+        operation=operation,
+        status=status,
+        codes=_extract_codes(payload),
+        request_id=request_id_from_headers(headers),
+        body=text[:10_000] if text else text,
+        retry_after=retry_after,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Requests
+# ------------------------------------------------------------------------------------------------
+_NO_BODY: Any = object()
+
+
+@dataclass(frozen=True)
+class MiraklRequest:
+    """One HTTP call, fully described. ``path`` is already URL-encoded; ``path_template`` is the
+    OpenAPI key (for validation and logs)."""
+
+    operation: str
+    method: str
+    path_template: str
+    path: str
+    params: tuple[tuple[str, str], ...] = ()
+    json_body: Any = _NO_BODY
+    # multipart parts as (part name, JSON text): sent with content type application/json per part.
+    multipart: tuple[tuple[str, str], ...] | None = None
+    expected_statuses: tuple[int, ...] = (200,)
+    # Safe to repeat after an ambiguous failure (the call may have been applied): GET and these PUTs
+    # set state to a value, so a repeat is harmless; message POSTs are not (a duplicate message).
+    idempotent: bool = True
+
+    @property
+    def has_json_body(self) -> bool:
+        return self.json_body is not _NO_BODY
+
+    def query(self) -> dict[str, str]:
+        return dict(self.params)
+
+
+def format_datetime(value: datetime) -> str:
+    """ISO-8601 UTC with ``Z`` (Mirakl's format). Naive datetimes are refused: ambiguity loses orders."""
+    if not isinstance(value, datetime):
+        raise MiraklValidationError(f"expected a datetime, got {type(value).__name__}")
+    if value.tzinfo is None:
+        raise MiraklValidationError("datetime must be timezone-aware (UTC), got a naive one")
+    value = value.astimezone(UTC)
+    if value.microsecond:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _path_id(value: str, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise MiraklValidationError(f"{what} must be a non-empty string, got {value!r}")
+    return quote(value, safe="")
+
+
+def _normalise_states(states: str | Iterable[str] | None) -> list[str]:
+    if states is None:
+        return []
+    items = [states] if isinstance(states, str) else list(states)
+    for state in items:
+        if state not in ORDER_STATES:
+            raise MiraklValidationError(f"unknown Mirakl order state {state!r}")
+    return items
+
+
+def chunked(items: Sequence[str], size: int) -> list[list[str]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def build_list_orders(
+    *,
+    order_ids: Sequence[str] | None = None,
+    states: str | Iterable[str] | None = None,
+    updated_since: datetime | None = None,
+    updated_until: datetime | None = None,
+    offset: int = 0,
+    page_size: int = ORDERS_PAGE_SIZE,
+) -> MiraklRequest:
+    """OR11 ``GET /api/orders`` for one page. ``order_ids`` must already be a chunk of <= 100."""
+    params: list[tuple[str, str]] = []
+    if order_ids is not None:
+        ids = list(order_ids)
+        if not ids or len(ids) > ORDER_IDS_PER_REQUEST:
+            raise MiraklValidationError(f"order_ids chunk must hold 1..{ORDER_IDS_PER_REQUEST} ids, got {len(ids)}")
+        for oid in ids:
+            if not isinstance(oid, str) or not oid or "," in oid:
+                raise MiraklValidationError(f"invalid order id {oid!r}")
+        params.append(("order_ids", ",".join(ids)))
+    state_list = _normalise_states(states)
+    if state_list:
+        params.append(("order_state_codes", ",".join(state_list)))
+    if updated_since is not None:
+        params.append(("start_update_date", format_datetime(updated_since)))
+    if updated_until is not None:
+        params.append(("end_update_date", format_datetime(updated_until)))
+    # Pagination params are documented in the OpenAPI's shared "offset pagination" section, not per
+    # operation. sort=dateCreated asc keeps pages stable while orders get updated during a sweep.
+    params += [
+        ("paginate", "true"),
+        ("max", str(page_size)),
+        ("offset", str(offset)),
+        ("sort", "dateCreated"),
+        ("order", "asc"),
+    ]
+    return MiraklRequest("OR11", "GET", "/api/orders", "/api/orders", tuple(params))
+
+
+def build_accept_order(order_id: str, line_ids: Sequence[str], accepted: bool = True) -> MiraklRequest:
+    """OR21 ``PUT /api/orders/{order_id}/accept``: every line, one decision (Mirakl wants all lines)."""
+    if isinstance(line_ids, str):
+        raise MiraklValidationError("line_ids must be a list of order line ids, not a string")
+    ids = list(line_ids)
+    if not ids:
+        raise MiraklValidationError(f"order {order_id}: no order lines to accept or refuse")
+    if len(set(ids)) != len(ids):
+        raise MiraklValidationError(f"order {order_id}: duplicate order line ids")
+    for line_id in ids:
+        if not isinstance(line_id, str) or not line_id:
+            raise MiraklValidationError(f"order {order_id}: invalid order line id {line_id!r}")
+    body = {"order_lines": [{"accepted": bool(accepted), "id": line_id} for line_id in ids]}
+    return MiraklRequest(
+        "OR21",
+        "PUT",
+        "/api/orders/{order_id}/accept",
+        f"/api/orders/{_path_id(order_id, 'order_id')}/accept",
+        json_body=body,
+        expected_statuses=(204, 200),
+    )
+
+
+def build_set_tracking(
+    order_id: str,
+    carrier_code: str | None,
+    tracking_number: str,
+    carrier_name: str | None = None,
+    carrier_url: str | None = None,
+) -> MiraklRequest:
+    """OR23 ``PUT /api/orders/{order_id}/tracking``.
+
+    Registered carrier (e.g. ``CPCL`` = Canada Post on Best Buy CA): ``carrier_code`` + number, the
+    URL is computed by Mirakl from SH21. Unregistered: ``carrier_name`` (+ optional ``carrier_url``).
+    """
+    if not tracking_number or not isinstance(tracking_number, str):
+        raise MiraklValidationError(f"order {order_id}: tracking_number is required")
+    if not carrier_code and not carrier_name:
+        raise MiraklValidationError(f"order {order_id}: carrier_code or carrier_name is required")
+    body: dict[str, str] = {"tracking_number": tracking_number}
+    if carrier_code:
+        body["carrier_code"] = carrier_code
+    if carrier_name:
+        body["carrier_name"] = carrier_name
+    if carrier_url:
+        body["carrier_url"] = carrier_url
+    return MiraklRequest(
+        "OR23",
+        "PUT",
+        "/api/orders/{order_id}/tracking",
+        f"/api/orders/{_path_id(order_id, 'order_id')}/tracking",
+        json_body=body,
+        expected_statuses=(204, 200),
+    )
+
+
+def build_mark_shipped(order_id: str) -> MiraklRequest:
+    """OR24 ``PUT /api/orders/{order_id}/ship``: no body, sent with ``Content-Length: 0`` (avoids 411)."""
+    return MiraklRequest(
+        "OR24",
+        "PUT",
+        "/api/orders/{order_id}/ship",
+        f"/api/orders/{_path_id(order_id, 'order_id')}/ship",
+        expected_statuses=(204, 200),
+    )
+
+
+def build_list_carriers() -> MiraklRequest:
+    """SH21 ``GET /api/shipping/carriers``."""
+    return MiraklRequest("SH21", "GET", "/api/shipping/carriers", "/api/shipping/carriers")
+
+
+def build_list_threads(
+    *,
+    updated_since: datetime | None = None,
+    entity_ids: Sequence[str] | None = None,
+    entity_type: str = "MMP_ORDER",
+    with_messages: bool = False,
+    page_token: str | None = None,
+    limit: int | None = None,
+) -> MiraklRequest:
+    """M11 ``GET /api/inbox/threads`` (one page; seek pagination by ``page_token``)."""
+    params: list[tuple[str, str]] = []
+    if entity_ids:
+        # entity_id without entity_type is a 400 per the OpenAPI.
+        params.append(("entity_type", entity_type))
+        params.append(("entity_id", ",".join(entity_ids)))
+    if updated_since is not None:
+        params.append(("updated_since", format_datetime(updated_since)))
+    if with_messages:
+        params.append(("with_messages", "true"))
+    if limit is not None:
+        params.append(("limit", str(limit)))
+    if page_token:
+        params.append(("page_token", page_token))
+    return MiraklRequest("M11", "GET", "/api/inbox/threads", "/api/inbox/threads", tuple(params))
+
+
+def build_get_thread(thread_id: str) -> MiraklRequest:
+    """M10 ``GET /api/inbox/threads/{thread_id}``."""
+    return MiraklRequest(
+        "M10",
+        "GET",
+        "/api/inbox/threads/{thread_id}",
+        f"/api/inbox/threads/{_path_id(thread_id, 'thread_id')}",
+    )
+
+
+def _check_message_body(body: str) -> None:
+    if not isinstance(body, str):
+        raise MiraklValidationError("message body must be a string")
+    if not MESSAGE_BODY_MIN <= len(body) <= MESSAGE_BODY_MAX:
+        raise MiraklValidationError(
+            f"message body must be {MESSAGE_BODY_MIN}..{MESSAGE_BODY_MAX} characters, got {len(body)}"
+        )
+
+
+def build_reply_to_thread(thread_id: str, body: str, customer_id: str) -> MiraklRequest:
+    """M12 ``POST /api/inbox/threads/{thread_id}/message``: multipart part ``message_input`` (JSON)."""
+    _check_message_body(body)
+    if not customer_id or not isinstance(customer_id, str):
+        raise MiraklValidationError(f"thread {thread_id}: customer_id is required to address a reply")
+    message_input = {"body": body, "to": [{"type": "CUSTOMER", "id": customer_id}]}
+    return MiraklRequest(
+        "M12",
+        "POST",
+        "/api/inbox/threads/{thread_id}/message",
+        f"/api/inbox/threads/{_path_id(thread_id, 'thread_id')}/message",
+        multipart=(("message_input", json.dumps(message_input, ensure_ascii=False)),),
+        expected_statuses=(201, 200),
+        idempotent=False,
+    )
+
+
+def build_create_order_thread(
+    order_id: str, body: str, topic: str | Mapping[str, str], to: Sequence[str] = ("CUSTOMER",)
+) -> MiraklRequest:
+    """OR43 ``POST /api/orders/{order_id}/threads``: multipart part ``thread_input`` (JSON).
+
+    ``topic`` is free text, or a mapping ``{"type": "FREE_TEXT"|"REASON_CODE", "value": ...}``.
+    """
+    _check_message_body(body)
+    if isinstance(topic, str):
+        if not topic.strip():
+            raise MiraklValidationError(f"order {order_id}: thread topic must not be empty")
+        topic_obj = {"type": "FREE_TEXT", "value": topic}
+    else:
+        topic_obj = dict(topic)
+        if topic_obj.get("type") not in ("FREE_TEXT", "REASON_CODE") or not topic_obj.get("value"):
+            raise MiraklValidationError(f"order {order_id}: topic needs type FREE_TEXT|REASON_CODE and a value")
+    recipients = list(to)
+    for recipient in recipients:
+        if recipient not in ("CUSTOMER", "OPERATOR", "SHOP"):
+            raise MiraklValidationError(f"order {order_id}: unknown recipient {recipient!r}")
+    thread_input = {"body": body, "to": recipients, "topic": topic_obj}
+    return MiraklRequest(
+        "OR43",
+        "POST",
+        "/api/orders/{order_id}/threads",
+        f"/api/orders/{_path_id(order_id, 'order_id')}/threads",
+        multipart=(("thread_input", json.dumps(thread_input, ensure_ascii=False)),),
+        expected_statuses=(201, 200),
+        idempotent=False,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Parsers
+# ------------------------------------------------------------------------------------------------
+def _bad_body(
+    operation: str, status: int, why: str, text: str | None, request_id: str | None = None
+) -> MiraklResponseError:
+    return MiraklResponseError(
+        f"malformed response body: {why}",
+        operation=operation,
+        status=status,
+        request_id=request_id,
+        body=text[:10_000] if text else text,
+    )
+
+
+def parse_json(operation: str, status: int, text: str, request_id: str | None = None) -> Any:
+    if text is None or not text.strip():
+        raise _bad_body(operation, status, "empty body where JSON was expected", text, request_id)
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise _bad_body(operation, status, f"not JSON ({exc.msg} at char {exc.pos})", text, request_id) from None
+
+
+@dataclass(frozen=True)
+class OrdersPage:
+    orders: list[dict[str, Any]]
+    total_count: int
+
+
+def parse_orders_page(status: int, text: str, request_id: str | None = None) -> OrdersPage:
+    """OR11 200 body ``{"orders": [...], "total_count": n}``; every order needs ``order_id`` and a state."""
+    payload = parse_json("OR11", status, text, request_id)
+    if not isinstance(payload, dict):
+        raise _bad_body("OR11", status, f"expected an object, got {type(payload).__name__}", text, request_id)
+    orders = payload.get("orders")
+    if not isinstance(orders, list):
+        raise _bad_body("OR11", status, "'orders' list missing", text, request_id)
+    total = payload.get("total_count")
+    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+        raise _bad_body("OR11", status, "'total_count' missing or not a non-negative integer", text, request_id)
+    for index, order in enumerate(orders):
+        if not isinstance(order, dict):
+            raise _bad_body("OR11", status, f"orders[{index}] is not an object", text, request_id)
+        if not isinstance(order.get("order_id"), str) or not order["order_id"]:
+            raise _bad_body("OR11", status, f"orders[{index}] has no order_id", text, request_id)
+        if not isinstance(order.get("order_state"), str):
+            raise _bad_body("OR11", status, f"order {order['order_id']} has no order_state", text, request_id)
+        lines = order.get("order_lines")
+        if lines is not None and not isinstance(lines, list):
+            raise _bad_body("OR11", status, f"order {order['order_id']}: order_lines is not a list", text, request_id)
+    return OrdersPage(orders=orders, total_count=total)
+
+
+def parse_carriers(status: int, text: str, request_id: str | None = None) -> list[dict[str, Any]]:
+    """SH21 200 body ``{"carriers": [{code, label, standard_code, tracking_url}]}``."""
+    payload = parse_json("SH21", status, text, request_id)
+    carriers = payload.get("carriers") if isinstance(payload, dict) else None
+    if not isinstance(carriers, list):
+        raise _bad_body("SH21", status, "'carriers' list missing", text, request_id)
+    for index, carrier in enumerate(carriers):
+        if not isinstance(carrier, dict) or not isinstance(carrier.get("code"), str):
+            raise _bad_body("SH21", status, f"carriers[{index}] has no code", text, request_id)
+    return carriers
+
+
+@dataclass(frozen=True)
+class ThreadsPage:
+    threads: list[dict[str, Any]]
+    next_page_token: str | None
+
+
+def _check_thread(operation: str, status: int, thread: Any, where: str, text: str, request_id: str | None) -> None:
+    if not isinstance(thread, dict) or not isinstance(thread.get("id"), str) or not thread["id"]:
+        raise _bad_body(operation, status, f"{where} has no thread id", text, request_id)
+    messages = thread.get("messages")
+    if messages is not None and not isinstance(messages, list):
+        raise _bad_body(operation, status, f"{where}: messages is not a list", text, request_id)
+
+
+def parse_threads_page(status: int, text: str, request_id: str | None = None) -> ThreadsPage:
+    """M11 200 body ``{"data": [thread], "next_page_token"?: str}``."""
+    payload = parse_json("M11", status, text, request_id)
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, list):
+        raise _bad_body("M11", status, "'data' list missing", text, request_id)
+    for index, thread in enumerate(data):
+        _check_thread("M11", status, thread, f"data[{index}]", text, request_id)
+    token = payload.get("next_page_token")
+    if token is not None and not isinstance(token, str):
+        raise _bad_body("M11", status, "next_page_token is not a string", text, request_id)
+    return ThreadsPage(threads=data, next_page_token=token or None)
+
+
+def parse_thread(status: int, text: str, request_id: str | None = None) -> dict[str, Any]:
+    """M10 200 body: one thread with its ``messages``."""
+    payload = parse_json("M10", status, text, request_id)
+    _check_thread("M10", status, payload, "thread", text, request_id)
+    return payload
+
+
+def parse_message_created(operation: str, status: int, text: str, request_id: str | None = None) -> dict[str, str]:
+    """M12/OR43 201 body ``{"thread_id": ..., "message_id": ...}``."""
+    payload = parse_json(operation, status, text, request_id)
+    if not isinstance(payload, dict):
+        raise _bad_body(operation, status, "expected an object", text, request_id)
+    for key in ("thread_id", "message_id"):
+        if not isinstance(payload.get(key), str) or not payload[key]:
+            raise _bad_body(operation, status, f"'{key}' missing", text, request_id)
+    return {"thread_id": payload["thread_id"], "message_id": payload["message_id"]}

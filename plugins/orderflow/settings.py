@@ -1,0 +1,106 @@
+"""Behaviour settings: one place, read from environment variables (ORDERFLOW_*), then Airflow
+Variables (orderflow_*) when running inside Airflow, else the defaults below, which run the
+sandbox demo unchanged.
+
+Secrets and endpoints are not settings: they live in Airflow Connections only
+(`orderflow_db`, `mirakl_default`, `canadapost_default`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, fields
+from datetime import time
+from typing import Any
+
+
+def _airflow_variable(name: str) -> str | None:
+    """An Airflow Variable, or None outside a running task/api-server (never fails)."""
+    if os.environ.get("ORDERFLOW_SETTINGS_NO_VARIABLES"):
+        return None
+    try:
+        from airflow.sdk import Variable
+
+        return Variable.get(name, default=None)
+    except Exception:  # no task context / no DB: the environment and defaults decide
+        return None
+
+
+def _coerce(raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    if isinstance(default, time):
+        return time.fromisoformat(raw)
+    if isinstance(default, (list, dict, tuple)):
+        return json.loads(raw)
+    return raw
+
+
+@dataclass(frozen=True)
+class Settings:
+    # DAG
+    schedule: str = "*/15 * * * *"          # mirrors the original cron cycle
+    task_retries: int = 3
+    task_retry_delay_seconds: int = 60
+    task_timeout_minutes: int = 30
+    # batches and concurrency inside a task
+    batch_size: int = 100                   # orders per claim / per OR11 order_ids call (max 100)
+    max_workers: int = 4                    # parallel API calls inside one task
+    claim_ttl_seconds: int = 1800           # a dead worker's claims expire after this
+    # ingest
+    ingest_overlap_minutes: int = 10        # re-read this much before the watermark (Mirakl's safety delta)
+    ingest_initial_lookback_days: int = 14
+    # acceptance validation (poll OR11 by order_ids until the order left WAITING_ACCEPTANCE)
+    acceptance_poll_attempts: int = 6
+    acceptance_poll_interval_seconds: float = 5.0
+    # shipping
+    label_dir: str = ""                     # default: $AIRFLOW_HOME/labels
+    shop_name: str = "orderflow demo shop"
+    default_service_code: str = "DOM.EP"
+    # [[max_weight_kg, service_code], ...] first match wins; destination outside CA uses USA/INT codes
+    service_rules: list = field(default_factory=lambda: [[2.0, "DOM.EP"], [30.0, "DOM.RP"]])
+    default_parcel_weight_kg: float = 1.0
+    # tracking / packing
+    pack_verify_gate: bool = False          # off as in the seed: label_created orders ship directly
+    carrier_code: str = "CPCL"              # Canada Post on Best Buy CA (SH21)
+    tracking_url_template: str = (
+        "https://www.canadapost-postescanada.ca/track-reperage/en#/resultList?searchFor={pin}"
+    )
+    # customer service
+    business_hours_start: time = time(9, 0)
+    business_hours_end: time = time(17, 0)
+    business_days: list = field(default_factory=lambda: [0, 1, 2, 3, 4])   # Monday = 0
+    business_timezone: str = "America/Toronto"
+    reply_target_business_hours: float = 8.0   # Best Buy: answer within one business day
+    auto_reply_enabled: bool = True
+    auto_reply_only_outside_business_hours: bool = False
+    auto_reply_first_contact_only: bool = False
+    auto_reply_template: str = "auto_ack"
+
+    @classmethod
+    def load(cls) -> Settings:
+        values: dict[str, Any] = {}
+        defaults = cls()
+        for f in fields(cls):
+            default = getattr(defaults, f.name)
+            raw = os.environ.get(f"ORDERFLOW_{f.name.upper()}")
+            if raw is None:
+                raw = _airflow_variable(f"orderflow_{f.name}")
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(raw, default)
+        return cls(**values)
+
+    @property
+    def resolved_label_dir(self) -> str:
+        if self.label_dir:
+            return self.label_dir
+        env = os.environ.get("ORDERFLOW_LABEL_DIR")
+        if env:
+            return env
+        home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+        return os.path.join(home, "labels")

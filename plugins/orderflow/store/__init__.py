@@ -1,0 +1,31 @@
+"""The order store: the one place that talks SQL to the orderflow database.
+
+`OrderStore` is assembled from one mixin per area so each area's SQL stays readable; all of them
+share one connection pool and the named queries in include/sql/queries.
+"""
+
+from __future__ import annotations
+
+from orderflow.status import TransitionRefused
+from orderflow.store.base import Row, StoreBase, dsn_from_airflow, jsonb
+from orderflow.store.inbox import InboxMixin
+from orderflow.store.messaging import MessagingMixin
+from orderflow.store.orders import OrdersMixin, StaleStatus, Transition, UpsertedOrder
+from orderflow.store.packing import PackingMixin
+
+
+class OrderStore(OrdersMixin, MessagingMixin, InboxMixin, PackingMixin):
+    """All SQL access of orderflow. Build with OrderStore(dsn) or OrderStore.from_conn_id()."""
+
+
+__all__ = [
+    "OrderStore",
+    "Row",
+    "StaleStatus",
+    "StoreBase",
+    "Transition",
+    "TransitionRefused",
+    "UpsertedOrder",
+    "dsn_from_airflow",
+    "jsonb",
+]

@@ -1,0 +1,138 @@
+"""Connections and transactions for the order store.
+
+The store talks to PostgreSQL with psycopg2 through a small thread-safe pool. The pool is created
+lazily and per process: Airflow forks task processes, and a libpq connection must never cross a
+fork. Every query is a named file in include/sql/queries (see orderflow.sql).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg2
+import psycopg2.extras
+import psycopg2.pool
+
+from orderflow.sql import query
+
+psycopg2.extras.register_default_jsonb(loads=None, globally=True)
+
+Row = dict[str, Any]
+
+
+def dsn_from_airflow(conn_id: str = "orderflow_db") -> str:
+    """Build a libpq DSN from an Airflow Connection (imported late: parse time stays light)."""
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(conn_id)
+    parts = {
+        "host": conn.host or "127.0.0.1",
+        "port": str(conn.port or 5432),
+        "user": conn.login or "postgres",
+        "dbname": conn.schema or "orderflow",
+    }
+    if conn.password:
+        parts["password"] = conn.password
+    extra = conn.extra_dejson or {}
+    for key in ("sslmode", "sslrootcert", "application_name", "connect_timeout"):
+        if key in extra:
+            parts[key] = str(extra[key])
+    parts.setdefault("application_name", "orderflow")
+    return " ".join(f"{k}='{_quote(v)}'" for k, v in parts.items())
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+class StoreBase:
+    """Pool + transaction helpers shared by the store's parts."""
+
+    def __init__(self, dsn: str, *, max_connections: int = 8) -> None:
+        if dsn.startswith("postgres://"):
+            dsn = "postgresql://" + dsn[len("postgres://") :]
+        self._dsn = dsn
+        self._max_connections = max_connections
+        self._pool: psycopg2.pool.ThreadedConnectionPool | None = None
+        self._pool_pid: int | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_conn_id(cls, conn_id: str = "orderflow_db", **kwargs: Any):
+        return cls(dsn_from_airflow(conn_id), **kwargs)
+
+    def _get_pool(self) -> psycopg2.pool.ThreadedConnectionPool:
+        with self._lock:
+            if self._pool is None or self._pool_pid != os.getpid():
+                # After a fork the parent's sockets belong to the parent: start afresh.
+                self._pool = psycopg2.pool.ThreadedConnectionPool(1, self._max_connections, self._dsn)
+                self._pool_pid = os.getpid()
+            return self._pool
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None and self._pool_pid == os.getpid():
+                self._pool.closeall()
+            self._pool = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg2.extras.RealDictCursor]:
+        """One transaction: commit on success, roll back on any exception."""
+        pool = self._get_pool()
+        conn = pool.getconn()
+        broken = False
+        try:
+            with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+                yield cur
+            conn.commit()
+        except BaseException:
+            try:
+                conn.rollback()
+            except psycopg2.Error:
+                broken = True
+            raise
+        finally:
+            pool.putconn(conn, close=broken or conn.closed != 0)
+
+    # -- helpers over named queries -------------------------------------------------------
+    @staticmethod
+    def run(cur: Any, name: str, params: dict[str, Any] | None = None) -> None:
+        cur.execute(query(name), params or {})
+
+    def fetch_all(self, name: str, params: dict[str, Any] | None = None) -> list[Row]:
+        with self.transaction() as cur:
+            cur.execute(query(name), params or {})
+            return [dict(r) for r in cur.fetchall()]
+
+    def fetch_one(self, name: str, params: dict[str, Any] | None = None) -> Row | None:
+        with self.transaction() as cur:
+            cur.execute(query(name), params or {})
+            row = cur.fetchone()
+            return dict(row) if row is not None else None
+
+    def execute(self, name: str, params: dict[str, Any] | None = None) -> int:
+        with self.transaction() as cur:
+            cur.execute(query(name), params or {})
+            return cur.rowcount
+
+    @staticmethod
+    def execute_values(
+        cur: Any, name: str, rows: Sequence[Sequence[Any]], *, fetch: bool = False, page_size: int = 500
+    ) -> list[Row]:
+        result = psycopg2.extras.execute_values(cur, query(name), rows, page_size=page_size, fetch=fetch)
+        return [dict(r) for r in result] if fetch else []
+
+
+def jsonb(value: Any) -> psycopg2.extras.Json:
+    """Adapt a Python value for a jsonb parameter."""
+    return psycopg2.extras.Json(value, dumps=_dumps)
+
+
+def _dumps(value: Any) -> str:
+    import json
+
+    return json.dumps(value, default=str, ensure_ascii=False)

@@ -1,0 +1,410 @@
+"""Orders, their status history, claims, shipments, watermarks and the product catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psycopg2
+
+from orderflow import status as status_machine
+from orderflow.store.base import Row, StoreBase, jsonb
+
+# Best Buy asks sellers to accept or refuse every new order within 24 hours.
+ACCEPTANCE_WINDOW = timedelta(hours=24)
+
+
+class StaleStatus(RuntimeError):
+    """The order is no longer in the status the caller worked from; nothing was written."""
+
+    def __init__(self, order_id: str, expected: str | Sequence[str], actual: str | None) -> None:
+        self.order_id = order_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"order {order_id}: expected status {expected}, found {actual}")
+
+
+@dataclass(frozen=True)
+class UpsertedOrder:
+    order_id: str
+    inserted: bool
+    current_status: str | None
+    mirakl_state: str | None
+
+
+@dataclass(frozen=True)
+class Transition:
+    order_id: str
+    to_status: str
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    expected_from: str | tuple[str, ...] | None = None
+
+
+def _parse_ts(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return value
+    text = str(value).replace("Z", "+00:00")
+    return datetime.fromisoformat(text)
+
+
+def _money(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    return Decimal(str(value))
+
+
+def order_row_from_payload(payload: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Map one Mirakl OR11 order to an `orders` row (VALUES order of upsert_orders.sql).
+
+    Raises ValueError on a payload without the fields no order can lack, so a malformed order is
+    reported instead of being stored half-empty.
+    """
+    order_id = payload.get("order_id")
+    created = _parse_ts(payload.get("created_date"))
+    if not order_id or not isinstance(order_id, str):
+        raise ValueError("Mirakl order without an order_id")
+    if created is None:
+        raise ValueError(f"Mirakl order {order_id} without created_date")
+    customer = payload.get("customer") or {}
+    address = customer.get("shipping_address") or None
+    return (
+        order_id,
+        payload.get("commercial_id"),
+        payload.get("order_state"),
+        created,
+        _parse_ts(payload.get("last_updated_date")),
+        created + ACCEPTANCE_WINDOW,
+        _parse_ts(payload.get("shipping_deadline")),
+        payload.get("leadtime_to_ship"),
+        customer.get("customer_id"),
+        customer.get("firstname"),
+        customer.get("lastname"),
+        jsonb(address) if address else None,
+        (address or {}).get("city"),
+        (address or {}).get("state"),
+        (address or {}).get("zip_code"),
+        (address or {}).get("country_iso_code") or (address or {}).get("country"),
+        _money(payload.get("price")),
+        _money(payload.get("shipping_price")),
+        _money(payload.get("total_price")),
+        payload.get("currency_iso_code") or "CAD",
+        jsonb(dict(payload)),
+    )
+
+
+def line_rows_from_payload(payload: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    order_id = payload["order_id"]
+    rows = []
+    for index, line in enumerate(payload.get("order_lines") or [], start=1):
+        line_id = line.get("order_line_id")
+        quantity = line.get("quantity")
+        if not line_id or not isinstance(quantity, int) or quantity <= 0:
+            raise ValueError(f"Mirakl order {order_id}: malformed order line {line_id!r}")
+        rows.append(
+            (
+                line_id,
+                order_id,
+                line.get("order_line_index", index),
+                line.get("offer_sku"),
+                line.get("product_sku"),
+                line.get("product_title"),
+                quantity,
+                _money(line.get("price_unit")),
+                _money(line.get("price")),
+                _money(line.get("shipping_price")),
+                _money(line.get("total_price")),
+                line.get("order_line_state"),
+                jsonb(dict(line)),
+            )
+        )
+    return rows
+
+
+class OrdersMixin(StoreBase):
+    # -- orders ---------------------------------------------------------------------------
+    def upsert_orders(self, payloads: Sequence[Mapping[str, Any]]) -> list[UpsertedOrder]:
+        """Insert or refresh orders and their lines from Mirakl payloads, in one transaction.
+
+        Raises ValueError (and writes nothing) if any payload is malformed; callers that want to
+        keep going validate with order_row_from_payload first.
+        """
+        if not payloads:
+            return []
+        order_rows = [order_row_from_payload(p) for p in payloads]
+        line_rows = [row for p in payloads for row in line_rows_from_payload(p)]
+        with self.transaction() as cur:
+            result = self.execute_values(cur, "upsert_orders", order_rows, fetch=True)
+            if line_rows:
+                self.execute_values(cur, "upsert_order_lines", line_rows)
+        return [
+            UpsertedOrder(r["order_id"], r["inserted"], r["current_status"], r["mirakl_state"])
+            for r in result
+        ]
+
+    def get_order(self, order_id: str) -> Row | None:
+        with self.transaction() as cur:
+            self.run(cur, "get_order", {"order_id": order_id})
+            order = cur.fetchone()
+            if order is None:
+                return None
+            self.run(cur, "get_order_lines", {"order_id": order_id})
+            result = dict(order)
+            result["lines"] = [dict(r) for r in cur.fetchall()]
+            return result
+
+    def get_orders(self, order_ids: Sequence[str]) -> dict[str, Row]:
+        """Orders with their lines, keyed by id (one round trip per table)."""
+        if not order_ids:
+            return {}
+        with self.transaction() as cur:
+            self.run(cur, "get_orders", {"order_ids": list(order_ids)})
+            orders = {r["order_id"]: dict(r) | {"lines": []} for r in cur.fetchall()}
+            self.run(cur, "get_order_lines_many", {"order_ids": list(order_ids)})
+            for line in cur.fetchall():
+                orders[line["order_id"]]["lines"].append(dict(line))
+        return orders
+
+    def current_status(self, order_id: str) -> str | None:
+        row = self.fetch_one("get_order", {"order_id": order_id})
+        return row["current_status"] if row else None
+
+    def orders_in_status(self, status: str, *, batch_size: int = 500) -> Iterator[list[str]]:
+        """Yield batches of order ids whose current status is `status` (no claim taken)."""
+        after: str | None = None
+        while True:
+            rows = self.fetch_all("orders_in_status", {"status": status, "after": after, "limit": batch_size})
+            if not rows:
+                return
+            yield [r["order_id"] for r in rows]
+            after = rows[-1]["order_id"]
+
+    def status_counts(self) -> dict[str | None, int]:
+        return {r["status"]: r["orders"] for r in self.fetch_all("status_counts")}
+
+    def find_order_by_code(self, code: str) -> str | None:
+        """An order id, commercial id or tracking PIN -> the order id (None if unknown or ambiguous)."""
+        rows = self.fetch_all("find_order_by_code", {"code": code.strip()})
+        return rows[0]["order_id"] if len(rows) == 1 else None
+
+    # -- claims ---------------------------------------------------------------------------
+    def claim_orders(
+        self, status: str, *, step: str, owner: str, limit: int = 100, ttl_seconds: float = 900
+    ) -> list[str]:
+        """Lease up to `limit` orders in `status` to `owner`; overlapping runs get disjoint sets."""
+        rows = self.fetch_all(
+            "claim_orders",
+            {"status": status, "step": step, "owner": owner, "limit": limit, "ttl": ttl_seconds},
+        )
+        return sorted(r["order_id"] for r in rows)
+
+    def release_claims(self, order_ids: Iterable[str], *, owner: str) -> int:
+        ids = list(order_ids)
+        if not ids:
+            return 0
+        return self.execute("release_claims", {"owner": owner, "order_ids": ids})
+
+    # -- status history -------------------------------------------------------------------
+    def record_transition(
+        self,
+        order_id: str,
+        to_status: str,
+        *,
+        detail: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        actor: str | None = None,
+        expected_from: str | Sequence[str] | None = None,
+        release_owner: str | None = None,
+    ) -> Row:
+        """Append one history row after checking the status machine; returns the new row."""
+        with self.transaction() as cur:
+            return self._transition(
+                cur, Transition(order_id, to_status, detail or {}, _tuple(expected_from)),
+                run_id=run_id, actor=actor, release_owner=release_owner,
+            )
+
+    def record_transitions(
+        self,
+        transitions: Sequence[Transition],
+        *,
+        run_id: str | None = None,
+        actor: str | None = None,
+        release_owner: str | None = None,
+    ) -> list[Row]:
+        """Several transitions in one transaction: all are written or none."""
+        with self.transaction() as cur:
+            return [
+                self._transition(cur, t, run_id=run_id, actor=actor, release_owner=release_owner)
+                for t in transitions
+            ]
+
+    def _transition(
+        self, cur: Any, t: Transition, *, run_id: str | None, actor: str | None, release_owner: str | None
+    ) -> Row:
+        self.run(cur, "lock_order_status", {"order_id": t.order_id})
+        row = cur.fetchone()
+        if row is None:
+            raise KeyError(f"unknown order {t.order_id}")
+        current = row["current_status"]
+        expected = _tuple(t.expected_from)
+        if expected is not None and current not in expected:
+            raise StaleStatus(t.order_id, expected, current)
+        status_machine.check(t.order_id, current, t.to_status)
+        try:
+            self.run(
+                cur,
+                "insert_history",
+                {
+                    "order_id": t.order_id,
+                    "status": t.to_status,
+                    "run_id": run_id,
+                    "actor": actor,
+                    "detail": jsonb(dict(t.detail)),
+                },
+            )
+        except psycopg2.errors.CheckViolation as exc:  # the database's copy of the machine said no
+            raise status_machine.TransitionRefused(t.order_id, current, t.to_status) from exc
+        inserted = dict(cur.fetchone())
+        if release_owner is not None:
+            self.run(cur, "release_claims", {"owner": release_owner, "order_ids": [t.order_id]})
+        return inserted
+
+    def history(self, order_id: str) -> list[Row]:
+        return self.fetch_all("order_history", {"order_id": order_id})
+
+    # -- shipments ------------------------------------------------------------------------
+    def create_shipment_intent(
+        self,
+        *,
+        order_id: str,
+        package_no: int,
+        customer_request_id: str,
+        transport: str | None = None,
+        service_code: str | None = None,
+        group_id: str | None = None,
+        weight_kg: Decimal | float | None = None,
+        dimensions_cm: Mapping[str, Any] | None = None,
+    ) -> Row:
+        """Commit the intent to buy one label (idempotent on customer_request_id).
+
+        The returned row has `inserted` True only for the call that created it.
+        """
+        rows = self.fetch_all(
+            "insert_shipment_intent",
+            {
+                "order_id": order_id,
+                "package_no": package_no,
+                "customer_request_id": customer_request_id,
+                "transport": transport,
+                "service_code": service_code,
+                "group_id": group_id,
+                "weight_kg": weight_kg,
+                "dimensions_cm": jsonb(dict(dimensions_cm)) if dimensions_cm else None,
+            },
+        )
+        return rows[0]
+
+    def shipments_for_order(self, order_id: str) -> list[Row]:
+        return self.fetch_all("shipments_for_order", {"order_id": order_id})
+
+    def shipments_for_orders(self, order_ids: Sequence[str]) -> dict[str, list[Row]]:
+        result: dict[str, list[Row]] = {oid: [] for oid in order_ids}
+        for row in self.fetch_all("shipments_for_orders", {"order_ids": list(order_ids)}):
+            result[row["order_id"]].append(row)
+        return result
+
+    def mark_shipment_created(
+        self,
+        customer_request_id: str,
+        *,
+        shipment_id: str,
+        tracking_pin: str,
+        links: Mapping[str, Any],
+        price: Decimal | float | None,
+        group_id: str | None = None,
+    ) -> Row:
+        row = self.fetch_one(
+            "mark_shipment_created",
+            {
+                "customer_request_id": customer_request_id,
+                "shipment_id": shipment_id,
+                "tracking_pin": tracking_pin,
+                "links": jsonb(dict(links)),
+                "price": price,
+                "group_id": group_id,
+            },
+        )
+        if row is None:
+            raise StaleStatus(customer_request_id, ("intent", "created"), "other")
+        return row
+
+    def mark_label_stored(
+        self, customer_request_id: str, *, label_path: str, label_sha256: str, label_content_type: str
+    ) -> Row:
+        row = self.fetch_one(
+            "mark_shipment_label_stored",
+            {
+                "customer_request_id": customer_request_id,
+                "label_path": label_path,
+                "label_sha256": label_sha256,
+                "label_content_type": label_content_type,
+            },
+        )
+        if row is None:
+            raise StaleStatus(customer_request_id, ("created", "label_stored"), "other")
+        return row
+
+    def mark_shipment_failed(self, customer_request_id: str, *, error: Mapping[str, Any]) -> Row | None:
+        return self.fetch_one(
+            "mark_shipment_failed", {"customer_request_id": customer_request_id, "error": jsonb(dict(error))}
+        )
+
+    def mark_shipment_voided(self, shipment_row_id: int, *, refund_ticket_id: str | None = None) -> Row | None:
+        return self.fetch_one(
+            "mark_shipment_voided", {"id": shipment_row_id, "refund_ticket_id": refund_ticket_id}
+        )
+
+    # -- watermarks -----------------------------------------------------------------------
+    def get_watermark(self, name: str) -> datetime | None:
+        row = self.fetch_one("get_watermark", {"name": name})
+        return row["value"] if row else None
+
+    def set_watermark(self, name: str, value: datetime) -> None:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        self.execute("set_watermark", {"name": name, "value": value})
+
+    # -- catalog --------------------------------------------------------------------------
+    def upsert_products(self, products: Iterable[Mapping[str, Any]]) -> int:
+        """Load products and their component barcodes (e.g. the sandbox's demo catalog)."""
+        product_rows = []
+        component_rows = []
+        for p in products:
+            dims = p.get("dimensions_cm") or {}
+            product_rows.append(
+                (p["sku"], p["name"], p["weight_kg"], dims.get("length"), dims.get("width"), dims.get("height"))
+            )
+            for c in p.get("components") or []:
+                component_rows.append((p["sku"], c["barcode"], c["name"], c.get("quantity", 1)))
+        if not product_rows:
+            return 0
+        with self.transaction() as cur:
+            self.execute_values(cur, "upsert_products", product_rows)
+            if component_rows:
+                self.execute_values(cur, "upsert_product_components", component_rows)
+        return len(product_rows)
+
+    def products_for_skus(self, skus: Sequence[str]) -> dict[str, Row]:
+        return {r["sku"]: r for r in self.fetch_all("products_for_skus", {"skus": list(skus)})}
+
+
+def _tuple(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)

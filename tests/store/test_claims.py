@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+
+import psycopg2
+
+from orderflow.store import OrderStore
+
+
+def test_concurrent_threads_never_claim_the_same_order(store, new_order, fresh_db):
+    ids = {new_order() for _ in range(60)}
+    results: dict[str, list[str]] = {}
+    barrier = threading.Barrier(6)
+
+    def claimer(name: str) -> None:
+        own = OrderStore(fresh_db)
+        barrier.wait()
+        got: list[str] = []
+        while batch := own.claim_orders("pending_acceptance", step="accept", owner=name, limit=7):
+            got.extend(batch)
+        results[name] = got
+        own.close()
+
+    threads = [threading.Thread(target=claimer, args=(f"w{i}",)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    claimed = [oid for got in results.values() for oid in got]
+    assert len(claimed) == len(set(claimed)), "an order was claimed twice"
+    assert set(claimed) == ids
+    assert sum(1 for got in results.values() if got) >= 2, "the test did not exercise concurrency"
+
+
+def _process_claimer(url: str, name: str, start: float, queue) -> None:
+    own = OrderStore(url)
+    while time.time() < start:
+        time.sleep(0.001)
+    got: list[str] = []
+    while batch := own.claim_orders("pending_acceptance", step="accept", owner=name, limit=5):
+        got.extend(batch)
+    queue.put(got)
+
+
+def test_concurrent_processes_never_claim_the_same_order(store, new_order, fresh_db):
+    ids = {new_order() for _ in range(40)}
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    start = time.time() + 2.0
+    procs = [ctx.Process(target=_process_claimer, args=(fresh_db, f"p{i}", start, queue)) for i in range(3)]
+    for p in procs:
+        p.start()
+    got = [queue.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    claimed = [oid for g in got for oid in g]
+    assert len(claimed) == len(set(claimed))
+    assert set(claimed) == ids
+
+
+def test_claims_expire_and_release_and_follow_status(store, new_order, fresh_db):
+    a, b = new_order(), new_order()
+    first = store.claim_orders("pending_acceptance", step="accept", owner="r1", limit=10, ttl_seconds=600)
+    assert first == sorted([a, b])
+    assert store.claim_orders("pending_acceptance", step="accept", owner="r2", limit=10) == []
+    # releasing one makes it claimable again; a transition that releases frees the other
+    assert store.release_claims([a], owner="r1") == 1
+    assert store.claim_orders("pending_acceptance", step="accept", owner="r2", limit=10) == [a]
+    store.record_transition(b, "accepted", release_owner="r1")
+    assert store.claim_orders("accepted", step="ship", owner="r3", limit=10) == [b]
+    # a dead worker's claim expires
+    conn = psycopg2.connect(fresh_db)
+    with conn, conn.cursor() as cur:
+        cur.execute("UPDATE order_claims SET expires_at = now() - interval '1 second' WHERE order_id = %s", (a,))
+    conn.close()
+    assert store.claim_orders("pending_acceptance", step="accept", owner="r4", limit=10) == [a]
+
+
+def test_claim_only_returns_orders_in_the_asked_status(store, new_order):
+    a = new_order()
+    b = new_order()
+    store.record_transition(b, "accepted")
+    assert store.claim_orders("accepted", step="ship", owner="x", limit=10) == [b]
+    assert store.claim_orders("pending_acceptance", step="accept", owner="x", limit=10) == [a]

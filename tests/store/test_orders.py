@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.store.conftest import make_payload
+
+
+def test_upsert_is_idempotent_and_keeps_a_known_address(store):
+    payload = make_payload()
+    first = store.upsert_orders([payload])
+    assert first[0].inserted is True
+    payload["customer"]["shipping_address"] = {"city": "Ottawa", "zip_code": "K1A0B1", "state": "ON"}
+    payload["order_state"] = "SHIPPING"
+    second = store.upsert_orders([payload])
+    assert second[0].inserted is False
+    payload["customer"]["shipping_address"] = None  # Best Buy may hide it again later
+    store.upsert_orders([payload])
+    order = store.get_order(payload["order_id"])
+    assert order["shipping_city"] == "Ottawa"
+    assert order["mirakl_state"] == "SHIPPING"
+    assert [line["order_line_id"] for line in order["lines"]] == [f"{payload['order_id']}-1"]
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        lambda p: p.pop("order_id"),
+        lambda p: p.pop("created_date"),
+        lambda p: p["order_lines"][0].update(quantity=0),
+        lambda p: p["order_lines"][0].pop("order_line_id"),
+    ],
+)
+def test_malformed_payload_is_refused_and_nothing_is_written(store, breakage):
+    good = make_payload()
+    bad = make_payload()
+    breakage(bad)
+    with pytest.raises(ValueError, match="Mirakl order"):
+        store.upsert_orders([good, bad])
+    assert store.get_order(good["order_id"]) is None
+
+
+def test_shipment_intent_is_idempotent(store, new_order):
+    order_id = new_order()
+    store.record_transition(order_id, "accepted")
+    crid = f"{order_id}-1"
+    first = store.create_shipment_intent(order_id=order_id, package_no=1, customer_request_id=crid)
+    again = store.create_shipment_intent(order_id=order_id, package_no=1, customer_request_id=crid)
+    assert first["inserted"] is True and again["inserted"] is False
+    assert first["id"] == again["id"]
+    created = store.mark_shipment_created(crid, shipment_id="S1", tracking_pin="PIN1", links={"label": "x"}, price=12.5)
+    assert created["status"] == "created"
+    # a created shipment is money spent: it can no longer be marked failed
+    assert store.mark_shipment_failed(crid, error={"code": "x"}) is None
+    assert store.find_order_by_code("PIN1") == order_id
+    assert store.find_order_by_code(order_id) == order_id
+    assert store.find_order_by_code("'; DROP TABLE orders; --") is None
+
+
+def test_watermarks_only_move_forward(store):
+    from datetime import UTC, datetime
+
+    late = datetime(2026, 11, 24, 12, tzinfo=UTC)
+    early = datetime(2026, 11, 1, tzinfo=UTC)
+    store.set_watermark("w", late)
+    store.set_watermark("w", early)
+    assert store.get_watermark("w") == late
