@@ -463,6 +463,7 @@ class MiraklService:
             "order_additional_fields": [],
             "quote_id": None,
             "delivery_date": None,
+            "order_lines": order_lines,
         }
         record = {
             "order": order,

@@ -23,6 +23,7 @@ import requests
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 from lxml import etree
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from orderflow.hooks import canadapost_json as cpjson
 from orderflow.hooks import canadapost_xml as cpxml
@@ -617,6 +618,8 @@ class CanadaPostHook(BaseHook):
             raise CanadaPostRetryableError(f"{call.op}: timed out waiting for the answer",
                                            request_id=call.ref) from exc
         except requests.ConnectionError as exc:
+            if _is_connect_failure(exc):
+                raise _NotSent(f"{call.op}: could not connect", request_id=call.ref) from exc
             raise CanadaPostRetryableError(f"{call.op}: connection failed or dropped",
                                            request_id=call.ref) from exc
         except requests.RequestException as exc:
@@ -726,6 +729,13 @@ class CanadaPostHook(BaseHook):
 
 class _NotSent(CanadaPostRetryableError):
     """The request never reached the server (connect failure): always safe to send again."""
+
+
+def _is_connect_failure(exc: requests.ConnectionError) -> bool:
+    """True when the TCP connection was never made (so the request cannot have been acted on)."""
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3 MaxRetryError wraps the cause
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
 def _ref(shipment: str | ShipmentInfo) -> str:

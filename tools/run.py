@@ -1,0 +1,240 @@
+"""`make run`: orderflow on this machine, in sandbox mode, in one command.
+
+What it does, in order (a second run reuses everything and breaks nothing):
+1. PostgreSQL: ORDERFLOW_DATABASE_URL, else 127.0.0.1:5432, else a private server (tools/pg.py).
+2. Two databases, `orderflow` (ours, migrated) and `airflow` (Airflow's metadata, `airflow db migrate`).
+3. The sandbox Best Buy (Mirakl) and Canada Post servers (`python -m sandbox serve`), with demo orders
+   and customer messages arriving over time; the demo catalog is loaded into `products`.
+4. Airflow 3 with the FAB auth manager as separate components (api-server, scheduler, dag-processor,
+   triggerer) sharing one AIRFLOW_HOME under .state/; `airflow standalone` would force the simple
+   auth manager, so it is not used. Roles Packer and Agent; an admin user whose password is printed
+   once, when it is created (it is also kept in .state/secrets.json, readable by you only).
+5. Prints the URLs. Ctrl-C stops everything it started.
+
+Environment knobs: ORDERFLOW_AIRFLOW_PORT (8080), ORDERFLOW_MIRAKL_PORT (8101),
+ORDERFLOW_CANADAPOST_PORT (8102), ORDERFLOW_SANDBOX=0 to use the connections you define yourself
+(AIRFLOW_CONN_MIRAKL_DEFAULT / AIRFLOW_CONN_CANADAPOST_DEFAULT) instead of the sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tools import pg
+
+REPO = Path(__file__).resolve().parent.parent
+STATE = pg.STATE_DIR
+VENV_BIN = Path(sys.executable).parent
+AIRFLOW_HOME = STATE / "airflow"
+LOGS = STATE / "logs"
+
+AIRFLOW_PORT = int(os.environ.get("ORDERFLOW_AIRFLOW_PORT", "8080"))
+MIRAKL_PORT = int(os.environ.get("ORDERFLOW_MIRAKL_PORT", "8101"))
+CANADAPOST_PORT = int(os.environ.get("ORDERFLOW_CANADAPOST_PORT", "8102"))
+USE_SANDBOX = os.environ.get("ORDERFLOW_SANDBOX", "1") != "0"
+
+
+def log(message: str) -> None:
+    print(f"[orderflow] {message}", flush=True)
+
+
+def load_secrets() -> dict[str, str]:
+    path = STATE / "secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    values = {
+        "secret_key": secrets.token_urlsafe(32),
+        "jwt_secret": secrets.token_urlsafe(32),
+        "admin_password": secrets.token_urlsafe(12),
+        "fernet_key": _fernet_key(),
+    }
+    STATE.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(values, indent=2))
+    path.chmod(0o600)
+    return values
+
+
+def _fernet_key() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+def sandbox_connections() -> dict[str, str]:
+    """AIRFLOW_CONN_* values pointing the hooks at the sandbox, with its documented credentials."""
+    from sandbox import testing as sandbox_defaults
+
+    mirakl = {
+        "conn_type": "mirakl",
+        "host": f"http://127.0.0.1:{MIRAKL_PORT}",
+        "password": sandbox_defaults.DEFAULT_MIRAKL_API_KEY,
+        "extra": {"shop_id": sandbox_defaults.DEFAULT_SHOP_ID},
+    }
+    canadapost = {
+        "conn_type": "canadapost",
+        "host": f"http://127.0.0.1:{CANADAPOST_PORT}",
+        "login": sandbox_defaults.DEFAULT_CANADAPOST_USER,
+        "password": sandbox_defaults.DEFAULT_CANADAPOST_PASSWORD,
+        "extra": {
+            "customer_number": sandbox_defaults.DEFAULT_CANADAPOST_CUSTOMER_NUMBER,
+            **sandbox_defaults.canadapost_conn_extras(None),
+        },
+    }
+    return {
+        "AIRFLOW_CONN_MIRAKL_DEFAULT": json.dumps(mirakl),
+        "AIRFLOW_CONN_CANADAPOST_DEFAULT": json.dumps(canadapost),
+    }
+
+
+def airflow_env(server: pg.Server, orderflow_db: str, airflow_db: str, keys: dict[str, str]) -> dict[str, str]:
+    from tools.airflow_settings import COMMON_AIRFLOW_ENV
+
+    env = dict(os.environ)
+    env.update(COMMON_AIRFLOW_ENV)
+    env.update(
+        {
+            "AIRFLOW_HOME": str(AIRFLOW_HOME),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            # Default parallelism pre-forks 32 workers (~6 GiB RSS): a laptop wants a few.
+            "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "4"),
+            "AIRFLOW__CORE__FERNET_KEY": keys["fernet_key"],
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": server.url(airflow_db, "postgresql+psycopg2"),
+            "AIRFLOW__API__SECRET_KEY": keys["secret_key"],
+            "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{AIRFLOW_PORT}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{AIRFLOW_PORT}/execution/",
+            "AIRFLOW_CONN_ORDERFLOW_DB": server.url(orderflow_db),
+            "ORDERFLOW_DATABASE_URL": server.url(orderflow_db),
+            "ORDERFLOW_LABEL_DIR": str(STATE / "labels"),
+            "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)]),
+        }
+    )
+    if USE_SANDBOX:
+        env.update(sandbox_connections())
+    return env
+
+
+def run_step(args: list[str], env: dict[str, str], what: str) -> None:
+    log(what)
+    result = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout[-4000:] + result.stderr[-4000:])
+        raise SystemExit(f"[orderflow] failed: {what}")
+
+
+def start(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    out = open(LOGS / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+    # Own process group: Ctrl-C in the terminal reaches us, and we stop each child's whole tree.
+    return subprocess.Popen(args, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_for(url: str, seconds: float, what: str) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - our own localhost URL
+                return
+        except Exception:
+            time.sleep(0.5)
+    raise SystemExit(f"[orderflow] {what} did not come up at {url}; see {LOGS}")
+
+
+def main() -> int:
+    server, given_db = pg.ensure_server()
+    orderflow_db = given_db or "orderflow"
+    airflow_db = "airflow" if given_db != "airflow" else "airflow_meta"
+    log(f"PostgreSQL ({server.origin}) at {server.host}:{server.port}")
+    pg.create_database(server, orderflow_db)
+    pg.create_database(server, airflow_db)
+    keys = load_secrets()
+    env = airflow_env(server, orderflow_db, airflow_db, keys)
+    AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
+    py = str(VENV_BIN / "python")
+    airflow = str(VENV_BIN / "airflow")
+
+    run_step([py, "-m", "orderflow.db", "upgrade"], env, "migrating the orderflow database")
+    run_step([airflow, "db", "migrate"], env, "migrating Airflow's metadata database (first time: ~10 s)")
+    run_step([py, "-m", "orderflow.setup", "roles"], env, "creating roles Packer and Agent")
+    created = subprocess.run(
+        [py, "-m", "orderflow.setup", "user", "--username", "admin", "--role", "Admin",
+         "--password", keys["admin_password"], "--if-missing"],
+        env=env, cwd=REPO, capture_output=True, text=True,
+    )
+    if created.returncode != 0:
+        sys.stderr.write(created.stdout + created.stderr)
+        raise SystemExit("[orderflow] failed: creating the admin user")
+    admin_is_new = "created" in created.stdout
+
+    children: list[tuple[str, subprocess.Popen]] = []
+    if USE_SANDBOX:
+        run_step([py, "-m", "orderflow.setup", "seed-catalog"], env, "loading the demo catalog into products")
+        children.append(
+            (
+                "sandbox",
+                start(
+                    "sandbox",
+                    [py, "-m", "sandbox", "serve", "--host", "127.0.0.1",
+                     "--mirakl-port", str(MIRAKL_PORT), "--canadapost-port", str(CANADAPOST_PORT),
+                     "--orders", "20", "--state", str(STATE / "sandbox.json"),
+                     "--order-rate", "2", "--message-rate", "1"],
+                    env,
+                ),
+            )
+        )
+    for component in ("api-server", "scheduler", "dag-processor", "triggerer"):
+        args = [airflow, component]
+        if component == "api-server":
+            args += ["--port", str(AIRFLOW_PORT), "--host", "127.0.0.1"]
+        children.append((component, start(component, args, env)))
+
+    def stop(*_: object) -> None:
+        log("stopping ...")
+        for _name, child in reversed(children):
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        for _name, child in children:
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+        if server.origin == "private":
+            pg.stop_private_server()
+        log("stopped")
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    wait_for(f"http://127.0.0.1:{AIRFLOW_PORT}/api/v2/monitor/health", 120, "the Airflow api-server")
+
+    base = f"http://127.0.0.1:{AIRFLOW_PORT}"
+    print()
+    log(f"Airflow UI         {base}/   (user admin)")
+    if admin_is_new:
+        log(f"admin password     {keys['admin_password']}   (shown once; also in {STATE / 'secrets.json'})")
+    log(f"Packing station    {base}/orderflow/packing/")
+    log(f"Inbox              {base}/orderflow/inbox/")
+    if USE_SANDBOX:
+        log(f"Sandbox Best Buy   http://127.0.0.1:{MIRAKL_PORT}/__admin/state")
+        log(f"Sandbox Canada Post http://127.0.0.1:{CANADAPOST_PORT}/__admin/state")
+    log(f"logs in {LOGS}; Ctrl-C stops everything")
+    while True:
+        for name, child in children:
+            if child.poll() is not None:
+                log(f"{name} exited with {child.returncode}; see {LOGS / (name + '.log')}")
+                stop()
+        time.sleep(2)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
