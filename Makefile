@@ -18,7 +18,7 @@ run: venv
 	@PYTHONPATH=plugins:. $(PY) -m tools.run
 
 test: venv
-	@bash tools/ensure-chromium.sh
+	@bash tools/ensure-system-deps.sh
 	@PYTHONPATH=plugins:. $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv

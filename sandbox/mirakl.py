@@ -1009,7 +1009,8 @@ class MiraklService:
 
     def snapshot(self) -> dict:
         with self.lock:
-            return {
+            # A detached copy taken under the lock: the persister serialises it while requests go on.
+            return json.loads(json.dumps({
                 "orders": self.orders,
                 "threads": self.threads,
                 "next_commercial": self.next_commercial,
@@ -1020,7 +1021,7 @@ class MiraklService:
                 "pending_debit": sorted(self._pending_debit),
                 "generator": self.generator.getstate(),
                 "ids": _random_state(self._ids),
-            }
+            }))
 
     def restore(self, data: dict) -> None:
         with self.lock:

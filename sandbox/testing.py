@@ -29,10 +29,11 @@ from sandbox.mirakl import MiraklService
 
 DEFAULT_MIRAKL_API_KEY = "sandbox-mirakl-key"
 DEFAULT_SHOP_ID = 2001
-DEFAULT_CANADAPOST_USER = "sandbox-cp-user"
-DEFAULT_CANADAPOST_PASSWORD = "sandbox-cp-password"
-DEFAULT_CANADAPOST_CUSTOMER_NUMBER = "2004381"
-DEFAULT_CANADAPOST_CONTRACT_ID = "42708517"
+# The same demo credentials as CanadaPostService's own defaults: one documented set everywhere.
+DEFAULT_CANADAPOST_USER = "orderflow-sandbox"
+DEFAULT_CANADAPOST_PASSWORD = "sandbox-password"
+DEFAULT_CANADAPOST_CUSTOMER_NUMBER = "0001234567"
+DEFAULT_CANADAPOST_CONTRACT_ID = "0042708517"
 DEFAULT_ORIGIN_POSTAL_CODE = "K1A0B1"
 DEFAULT_SERVICE_CODE = "DOM.EP"
 
@@ -113,8 +114,11 @@ class SandboxHandle:
     def generate_orders(self, n: int, lines: list[tuple[str, int]] | None = None) -> list[str]:
         return self.mirakl.generate_orders(n, lines=lines)
 
-    def generate_messages(self, n: int, order_id: str | None = None, kind: str | None = None) -> list[tuple[str, str]]:
-        return self.mirakl.generate_messages(n, order_id=order_id, kind=kind)
+    def generate_messages(
+        self, n: int, order_id: str | None = None, kind: str | None = None, new_thread: bool | None = None
+    ) -> list[tuple[str, str]]:
+        """``n`` customer messages: ``[(thread_id, message_id)]`` (random orders unless ``order_id``)."""
+        return self.mirakl.generate_messages(n, order_id=order_id, kind=kind, new_thread=new_thread)
 
     def advance(self, seconds: float) -> None:
         """Move both services' clocks forward (the pending debit, tracking events... happen now)."""
@@ -256,7 +260,11 @@ def canadapost_conn_extras(canadapost: Any | None) -> dict[str, Any]:
     """
     if canadapost is not None and hasattr(canadapost, "conn_extras"):
         return dict(canadapost.conn_extras())
+    from sandbox.canadapost.service import DEMO_SENDER
+
     return {
+        "api": "portal",
+        **DEMO_SENDER,
         "mobo": DEFAULT_CANADAPOST_CUSTOMER_NUMBER,
         "contract_id": DEFAULT_CANADAPOST_CONTRACT_ID,
         "origin_postal_code": DEFAULT_ORIGIN_POSTAL_CODE,

@@ -24,6 +24,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -150,6 +151,20 @@ def wait_for(url: str, seconds: float, what: str) -> None:
     raise SystemExit(f"[orderflow] {what} did not come up at {url}; see {LOGS}")
 
 
+def unpause_when_parsed(airflow: str, env: dict[str, str]) -> None:
+    """Unpause orderflow_core once the dag-processor has stored it, then start a first run."""
+    for _ in range(60):
+        result = subprocess.run([airflow, "dags", "unpause", "orderflow_core"], env=env, cwd=REPO,
+                                capture_output=True, text=True)
+        if result.returncode == 0:
+            subprocess.run([airflow, "dags", "trigger", "orderflow_core"], env=env, cwd=REPO,
+                           capture_output=True, text=True)
+            log("orderflow_core unpaused and a first run triggered (then every 15 minutes)")
+            return
+        time.sleep(5)
+    log("could not unpause orderflow_core; unpause it in the UI")
+
+
 def main() -> int:
     server, given_db = pg.ensure_server()
     orderflow_db = given_db or "orderflow"
@@ -216,6 +231,11 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     wait_for(f"http://127.0.0.1:{AIRFLOW_PORT}/api/v2/monitor/health", 120, "the Airflow api-server")
+
+    if USE_SANDBOX:
+        # Deployments start paused (tools/airflow_settings.py); the sandbox demo is the one place
+        # where orders should start flowing by themselves, so the demo command unpauses it.
+        threading.Thread(target=unpause_when_parsed, args=(airflow, env), daemon=True).start()
 
     base = f"http://127.0.0.1:{AIRFLOW_PORT}"
     print()

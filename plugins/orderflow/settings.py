@@ -62,9 +62,13 @@ class Settings:
     label_dir: str = ""                     # default: $AIRFLOW_HOME/labels
     shop_name: str = "orderflow demo shop"
     default_service_code: str = "DOM.EP"
-    # [[max_weight_kg, service_code], ...] first match wins; destination outside CA uses USA/INT codes
+    # [[max_weight_kg, service_code] or [max_weight_kg, service_code, "CA"|"US"|"INT"], ...]: the first
+    # rule of the parcel's destination (default "CA") whose weight bound holds wins; no match uses
+    # default_service_code (CA), service_code_usa or service_code_international.
     service_rules: list = field(default_factory=lambda: [[2.0, "DOM.EP"], [30.0, "DOM.RP"]])
-    default_parcel_weight_kg: float = 1.0
+    service_code_usa: str = "USA.EP"
+    service_code_international: str = "INT.XP"
+    default_parcel_weight_kg: float = 1.0   # per unit of a SKU missing from `products`
     # tracking / packing
     pack_verify_gate: bool = False          # off as in the seed: label_created orders ship directly
     carrier_code: str = "CPCL"              # Canada Post on Best Buy CA (SH21)
@@ -93,6 +97,21 @@ class Settings:
                 raw = _airflow_variable(f"orderflow_{f.name}")
             if raw is not None and raw != "":
                 values[f.name] = _coerce(raw, default)
+        return cls(**values)
+
+    @classmethod
+    def from_environment(cls) -> Settings:
+        """Settings from ORDERFLOW_* environment variables and defaults only, never Airflow Variables.
+
+        For DAG files: reading Variables at parse time is a metadata-DB round trip per field on every
+        parse, and a parse must do no I/O. Task code uses :meth:`load`.
+        """
+        defaults = cls()
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"ORDERFLOW_{f.name.upper()}")
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(raw, getattr(defaults, f.name))
         return cls(**values)
 
     @property

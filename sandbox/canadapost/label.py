@@ -21,9 +21,7 @@ LABEL_SIZE = (288.0, 432.0)  # 4 x 6 inches at 72 pt per inch
 
 
 def _lines(party: dict) -> list[str]:
-    city_line = " ".join(
-        x for x in (party.get("city"), party.get("prov_state"), party.get("postal_code")) if x
-    )
+    city_line = " ".join(x for x in (party.get("city"), party.get("prov_state"), party.get("postal_code")) if x)
     lines = [
         party.get("name") or "",
         party.get("company") or "",
@@ -118,7 +116,7 @@ def label_zpl(sh: Shipment) -> bytes:
 def manifest_pdf(m: Manifest, shipments: list[Shipment]) -> bytes:
     buf = io.BytesIO()
     c = canvas.Canvas(buf, pagesize=letter, invariant=1)
-    width, height = letter
+    height = letter[1]
     c.setTitle(f"Canada Post manifest {m.po_number}")
     created = dt.datetime.fromtimestamp(m.created_at, EASTERN)
     y = height - 60

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from lxml import etree
 
-from sandbox.canadapost.state import CONTRACT, EASTERN, TRANSMITTED, Manifest, Shipment, TrackingEvent
+from sandbox.canadapost.state import CONTRACT, EASTERN, Manifest, Shipment, TrackingEvent
 from sandbox.canadapost.wire import (
     MT_JSON,
     MT_MANIFEST,
@@ -103,6 +103,8 @@ def _fill(parent: etree._Element, data: dict) -> None:
         if value is None:
             continue
         if key in ("priced-options", "adjustments"):
+            if not value:
+                continue  # an empty wrapper is valid but says nothing
             wrapper = sub(parent, key)
             item = "priced-option" if key == "priced-options" else "adjustment"
             for entry in value:
@@ -327,7 +329,9 @@ def tracking_summary(sh: Shipment, events: list[TrackingEvent]) -> etree._Elemen
         "return-pin": "",
         "event-type": last.event_type,
         "event-location": last.location,
-        "signatory-name": (dest.get("name") or "").upper()[:20] if delivered and "SO" in sh.label.get("options", []) else "",
+        "signatory-name": (dest.get("name") or "").upper()[:20]
+        if delivered and "SO" in sh.label.get("options", [])
+        else "",
     }
     for name, value in fields.items():
         sub(s, name, value)

@@ -12,7 +12,7 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
@@ -142,6 +142,13 @@ class Store:
         self.tokens: dict[str, dict] = {}
         self.counters: dict[str, int] = {}
         self.pins: set[str] = set()
+        # Indexes for the hot look-ups (crash recovery by customer-request-id, tracking by PIN,
+        # artifacts): benchmarks create thousands of shipments and a scan per call would be quadratic.
+        self._by_crid: dict[str, list[str]] = {}
+        self._by_pin: dict[str, str] = {}
+        self._by_artifact: dict[tuple[str, str], tuple[str, str]] = {}
+        # Seconds between tracking events (induction, in transit, out for delivery, delivered).
+        self.tracking_step_s = 60.0
 
     # -- time and identifiers --------------------------------------------------------------
 
@@ -229,9 +236,7 @@ class Store:
             if method not in METHODS_OF_PAYMENT:
                 errors.append(Message("1711", f"The method of payment '{method}' is not valid."))
             if not (
-                f.text("requested-shipping-point")
-                or f.text("shipping-point-id")
-                or f.text("cpc-pickup-indicator")
+                f.text("requested-shipping-point") or f.text("shipping-point-id") or f.text("cpc-pickup-indicator")
             ):
                 errors.append(
                     Message(
@@ -247,9 +252,7 @@ class Store:
             if not postal:
                 errors.append(Message(CODE_SERVER, "A postal/zip code is required for CA and US destinations."))
             elif country == "CA" and not _is_ca_postal(postal):
-                errors.append(
-                    Message(CODE_SERVER, f"The destination postal code '{postal}' is not valid (A9A9A9).")
-                )
+                errors.append(Message(CODE_SERVER, f"The destination postal code '{postal}' is not valid (A9A9A9)."))
             if not province:
                 errors.append(Message(CODE_SERVER, "prov-state is required for CA and US destinations."))
             if not f.text("delivery-spec/destination/address-details/city"):
@@ -325,7 +328,23 @@ class Store:
                 encoding=(f.text("delivery-spec/print-preferences/encoding") or "PDF").upper(),
             )
             self.shipments[shipment.shipment_id] = shipment
+            self._index(shipment)
         return shipment
+
+    def _index(self, sh: Shipment) -> None:
+        if sh.customer_request_id is not None:
+            self._by_crid.setdefault(sh.customer_request_id, []).append(sh.shipment_id)
+        self._by_pin[sh.tracking_pin] = sh.shipment_id
+        self._by_artifact[(sh.artifact_key, sh.artifact_id)] = ("shipment", sh.shipment_id)
+
+    def _reindex(self) -> None:
+        self._by_crid.clear()
+        self._by_pin.clear()
+        self._by_artifact.clear()
+        for sh in sorted(self.shipments.values(), key=lambda s: (s.created_at, s.shipment_id)):
+            self._index(sh)
+        for m in self.manifests.values():
+            self._by_artifact[(m.artifact_key, m.artifact_id)] = ("manifest", m.manifest_id)
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -362,7 +381,13 @@ class Store:
         """
         with self.lock:
             out = []
-            for sh in self.shipments.values():
+            candidates: Iterable[Shipment] = self.shipments.values()
+            if request_id is not None:
+                candidates = [self.shipments[i] for i in self._by_crid.get(request_id, [])]
+            elif pin is not None:
+                found_id = self._by_pin.get(pin)
+                candidates = [self.shipments[found_id]] if found_id else []
+            for sh in candidates:
                 if sh.kind != kind or not sh.active or not same_customer(sh.mailed_by, mailed_by):
                     continue
                 if mobo is not None and not same_customer(sh.mobo, mobo):
@@ -387,10 +412,9 @@ class Store:
 
     def by_pin(self, pin: str) -> Shipment | None:
         with self.lock:
-            for sh in self.shipments.values():
-                if sh.tracking_pin == pin and sh.active:
-                    return sh
-            return None
+            found_id = self._by_pin.get(pin)
+            sh = self.shipments.get(found_id) if found_id else None
+            return sh if sh is not None and sh.active else None
 
     def groups(self, mailed_by: str, mobo: str) -> list[str]:
         """Groups that still hold shipments waiting for a transmit."""
@@ -492,25 +516,28 @@ class Store:
                 sh.manifest_id = manifest.manifest_id
                 sh.po_number = manifest.po_number
             self.manifests[manifest.manifest_id] = manifest
+            self._by_artifact[(key, artifact_id)] = ("manifest", manifest.manifest_id)
             return [manifest]
 
     def get_manifest(self, manifest_id: str, mailed_by: str, mobo: str | None) -> Manifest:
         with self.lock:
             m = self.manifests.get(manifest_id)
-            if m is None or not same_customer(m.mailed_by, mailed_by) or (
-                mobo is not None and not same_customer(m.mobo, mobo)
+            if (
+                m is None
+                or not same_customer(m.mailed_by, mailed_by)
+                or (mobo is not None and not same_customer(m.mobo, mobo))
             ):
                 raise CPError(404, [])
             return m
 
     def find_artifact(self, key: str, artifact_id: str) -> Shipment | Manifest | None:
         with self.lock:
-            for sh in self.shipments.values():
-                if sh.artifact_key == key and sh.artifact_id == artifact_id:
-                    return sh if sh.active else None
-            for m in self.manifests.values():
-                if m.artifact_key == key and m.artifact_id == artifact_id:
-                    return m
+            kind, found_id = self._by_artifact.get((key, artifact_id), ("", ""))
+            if kind == "shipment":
+                sh = self.shipments[found_id]
+                return sh if sh.active else None
+            if kind == "manifest":
+                return self.manifests[found_id]
             return None
 
     # -- tracking ------------------------------------------------------------------------
@@ -545,8 +572,6 @@ class Store:
                 break
             out.append(TrackingEvent(at, etype, ident, desc, loc, prov))
         return out
-
-    tracking_step_s: float = 60.0
 
     # -- inspection / persistence ----------------------------------------------------------
 
@@ -622,6 +647,7 @@ class Store:
             self.manifests = {d["manifest_id"]: Manifest(**d) for d in data.get("manifests", [])}
             self.tokens = {k: dict(v) for k, v in data.get("tokens", {}).items()}
             self.pins = {sh.tracking_pin for sh in self.shipments.values()}
+            self._reindex()
 
     def clear(self) -> None:
         with self.lock:
@@ -630,6 +656,7 @@ class Store:
             self.tokens.clear()
             self.counters.clear()
             self.pins.clear()
+            self._reindex()
             self.clock_offset = 0.0
 
 

@@ -76,7 +76,7 @@ def conn_json(
     api: str,
     contract: bool = True,
     login: str = "apiuser",
-    password: str = "s3cret-pass",
+    password: str = "s3cret-pass",  # noqa: S107 (a test credential)
     **extras: Any,
 ) -> str:
     """An ``AIRFLOW_CONN_CANADAPOST_DEFAULT`` value (JSON form) for a server at ``url``."""

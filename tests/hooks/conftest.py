@@ -118,7 +118,7 @@ class ScriptedServer:
         self._server.daemon_threads = True
         self._server.block_on_close = False  # a hung handler must not block the test's teardown
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
     def _next(self, recorded: Recorded) -> Reply:

@@ -103,7 +103,10 @@ def test_or24_has_no_body():
 
 def test_m11_request_params():
     req = api.build_list_threads(
-        updated_since=datetime(2026, 11, 20, tzinfo=UTC), entity_ids=["1-A", "2-A"], page_token="tok", with_messages=True
+        updated_since=datetime(2026, 11, 20, tzinfo=UTC),
+        entity_ids=["1-A", "2-A"],
+        page_token="tok",
+        with_messages=True,
     )
     assert req.query() == {
         "entity_type": "MMP_ORDER",
@@ -118,7 +121,7 @@ def test_m11_request_params():
 def test_m12_multipart_part_validates():
     req = api.build_reply_to_thread("th-1", "Your order shipped today.", "cust-9")
     assert (req.method, req.path, req.idempotent) == ("POST", "/api/inbox/threads/th-1/message", False)
-    (name, text), = req.multipart
+    ((name, text),) = req.multipart
     assert name == "message_input"
     part = json.loads(text)
     assert part == {"body": "Your order shipped today.", "to": [{"type": "CUSTOMER", "id": "cust-9"}]}
@@ -127,10 +130,14 @@ def test_m12_multipart_part_validates():
 
 def test_or43_multipart_part_validates():
     req = api.build_create_order_thread("1001-A", "We shipped your order.", "Shipping update")
-    (name, text), = req.multipart
+    ((name, text),) = req.multipart
     assert name == "thread_input" and req.path == "/api/orders/1001-A/threads"
     part = json.loads(text)
-    assert part == {"body": "We shipped your order.", "to": ["CUSTOMER"], "topic": {"type": "FREE_TEXT", "value": "Shipping update"}}
+    assert part == {
+        "body": "We shipped your order.",
+        "to": ["CUSTOMER"],
+        "topic": {"type": "FREE_TEXT", "value": "Shipping update"},
+    }
     validate_mirakl(req.path_template, "POST", 201, {"thread_input": part}, kind="request")
     coded = api.build_create_order_thread("1001-A", "Hello there", {"type": "REASON_CODE", "value": "DELAY"})
     assert json.loads(coded.multipart[0][1])["topic"] == {"type": "REASON_CODE", "value": "DELAY"}
@@ -138,7 +145,7 @@ def test_or43_multipart_part_validates():
 
 @pytest.mark.parametrize("body", ["hi", "x" * 50_001])
 def test_message_body_length_is_checked_before_sending(body):
-    with pytest.raises(api.MiraklValidationError, match="3..50000"):
+    with pytest.raises(api.MiraklValidationError, match=r"3\.\.50000"):
         api.build_reply_to_thread("th-1", body, "cust-9")
 
 

@@ -18,6 +18,3 @@ ALTER TABLE auto_replies ADD COLUMN body text;
 ALTER TABLE auto_replies ADD COLUMN mirakl_message_id text;
 ALTER TABLE auto_replies ADD COLUMN attempts integer NOT NULL DEFAULT 0;
 CREATE INDEX auto_replies_open_idx ON auto_replies (status) WHERE status IN ('intent', 'failed');
-
--- "latest message of a conversation" for the auto-reply candidates and the inbox.
-CREATE INDEX messages_conversation_latest_idx ON messages (conversation_id, sent_at DESC, message_id DESC);

@@ -199,19 +199,22 @@ class _StopAfterBudget(tenacity.stop.stop_base):
         return elapsed + upcoming > self.policy.max_total_seconds
 
 
-def _log_retry(retry_state: tenacity.RetryCallState) -> None:
-    # Only the exception type and its str: hook exceptions carry status/codes/request ids, never keys or
-    # addresses (their messages are built from ids only).
-    outcome = retry_state.outcome
-    exc = outcome.exception() if outcome is not None and outcome.failed else None
-    log.warning(
-        "retrying %s in %.2fs (attempt %d failed: %s: %s)",
-        getattr(retry_state.fn, "__name__", "call"),
-        retry_state.upcoming_sleep,
-        retry_state.attempt_number,
-        type(exc).__name__ if exc else "result",
-        exc,
-    )
+def _retry_logger(name: str | None) -> Callable[[tenacity.RetryCallState], None]:
+    def log_retry(retry_state: tenacity.RetryCallState) -> None:
+        # Only the exception type and its str: hook exceptions carry status/codes/request ids, never
+        # keys or addresses (their messages are built from ids only).
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None and outcome.failed else None
+        log.warning(
+            "retrying %s in %.2fs (attempt %d failed: %s: %s)",
+            name or getattr(retry_state.fn, "__name__", None) or "call",
+            retry_state.upcoming_sleep,
+            retry_state.attempt_number,
+            type(exc).__name__ if exc else "result",
+            exc,
+        )
+
+    return log_retry
 
 
 def retrying(
@@ -220,10 +223,13 @@ def retrying(
     is_retryable: Callable[[BaseException], bool],
     retry_after: Callable[[BaseException], float | None],
     sleep: Callable[[float], None] = time.sleep,
+    name: str | None = None,
 ) -> tenacity.Retrying:
     """A tenacity ``Retrying`` bounded by ``policy``; re-raises the last error (never ``RetryError``).
 
     Use as ``for attempt in retrying(...): with attempt: ...`` or ``retrying(...)(fn, *args)``.
+    ``name`` labels the retry log lines (defaults to the wrapped function's name); ``sleep`` is
+    injectable so tests can observe or shorten the waits.
     The wait before a retry is max(``retry_after(exc)``, jittered exponential backoff); the loop stops
     after ``max_attempts`` or when waiting again would pass ``max_total_seconds``.
     """
@@ -249,7 +255,7 @@ def retrying(
         retry=tenacity.retry_if_exception(is_retryable),
         reraise=True,
         before=reset_budget,
-        before_sleep=_log_retry,
+        before_sleep=_retry_logger(name),
         sleep=timed_sleep,
     )
 

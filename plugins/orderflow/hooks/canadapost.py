@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, overload
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -86,6 +86,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 XML_HOSTS = {
     "dev": "https://ct.soa-gw.canadapost.ca",
@@ -97,6 +98,12 @@ TOKEN_PATH = "cpc-api-native-oauth-provider/oauth2/token"  # noqa: S105 (a path,
 
 # Canada Post per-minute default limits per throttle group (reference §6): A create/get shipment and
 # artifacts, B void/refund, C get shipments/transmit/manifests, E tracking.
+# How far past "now" a non-contract look-up window reaches (clock skew between us and Canada Post).
+NC_WINDOW_FUTURE = timedelta(hours=24)
+
+# Tracking answers for a PIN with no scan yet (reference §6/§8).
+NO_TRACKING_YET_CODES = frozenset({"004", "007"})
+
 DEFAULT_RATE_LIMITS: dict[str, float] = {"A": 646, "B": 468, "C": 730, "E": 20}
 
 
@@ -161,13 +168,13 @@ class CanadaPostHook(BaseHook):
       - ``customer_number`` (required): the ``mailed-by`` customer number (1-10 digits).
       - ``mobo``: mailed-on-behalf-of customer number; default ``customer_number``.
       - ``contract_id``: commercial contract number; empty = non-contract shipping (ncshipment v4:
-        no groups, no manifest, no void; cancel = refund).
+        no groups, no manifest, no void; cancel = refund; XML transport only).
       - ``origin_postal_code``: ``requested-shipping-point``; default ``sender_postal_code``.
       - ``service_code``: default service (``DOM.EP``); a request may name another.
       - ``sender_name``, ``sender_company`` (required), ``sender_phone`` (required),
         ``sender_address_line_1`` (required), ``sender_address_line_2``, ``sender_city`` (required),
-        ``sender_province`` (required), ``sender_postal_code`` (required): the return address (also the
-        manifest address).
+        ``sender_province`` (required), ``sender_postal_code`` (required), ``sender_country_code``
+        (``CA``): the return address printed on labels, also the manifest address.
       - ``output_format``: label size ``4x6`` (default) or ``8.5x11`` (contract only);
         ``encoding``: ``PDF`` (default) or ``ZPL``.
       - ``method_of_payment``: ``Account`` (default), ``CreditCard`` or ``SupplierAccount``.
@@ -205,9 +212,15 @@ class CanadaPostHook(BaseHook):
     ``shipmentPrice.dueAmount``, ``links[]`` of ``{rel, href, mediaType, index}``,
     ``serviceTicketId``/``serviceTicketDate``, ``pinSummary[]`` fields), the list query parameters
     (``requestId``, ``trackingPIN``, ``from``/``to`` as on the XML gateway), arrays for repeated
-    elements, JSON numbers for weight/dimensions and booleans for flags, and the non-contract paths
-    (``shipping/v1/{mailedBy}/ncshipments``). A 400 whose message says a field *name* was refused raises
+    elements, JSON numbers for weight/dimensions and booleans for flags. Non-contract shipping is not
+    offered on the portal transport (no public source shows it): ``api=portal`` requires ``contract_id``.
+    A 400 whose message says a field *name* was refused raises
     :class:`CanadaPostFieldMappingError` (our mapping, not the seller's data).
+
+    **Connection form.** Airflow 3.3 builds custom connection forms only for hooks a *provider* package
+    registers (provider-info ``connection-types``); a plugin package cannot, so the form is the generic
+    one (host, login, password, extra JSON) until orderflow ships as a provider.
+    :meth:`get_ui_field_behaviour` is ready for that day.
 
     **Money rules.** :meth:`create_shipment` never re-POSTs blindly: after any doubtful outcome
     (timeout, dropped connection, 5xx, throttle, malformed answer) it first looks the shipment up by
@@ -339,6 +352,8 @@ class CanadaPostHook(BaseHook):
             try:
                 answer = self._send(call)  # exactly one POST (plus one after a portal 401 refresh)
                 info = wire.parse_shipment_info(answer, call)
+                if info.customer_request_id is None:
+                    info = replace(info, customer_request_id=crid)
                 log.info(
                     "created shipment %s for %s (pin %s)", info.shipment_id, crid, info.tracking_pin
                 )
@@ -383,26 +398,30 @@ class CanadaPostHook(BaseHook):
             raise ValueError("give exactly one of customer_request_id or tracking_pin")
         wire = self._wire()
         if tracking_pin:
-            return self._resolve(wire, self._get(wire.list_by_pin(tracking_pin)))
+            return self._resolve(wire, wire.list_by_pin(tracking_pin))
         assert customer_request_id is not None
         if wire.contract:
             call = wire.list_by_request_id(customer_request_id)
-            infos = self._resolve(wire, self._get(call))
-            return [i for i in infos if i.customer_request_id in (None, customer_request_id)]
+            infos = self._resolve(wire, call)
+            return [
+                i if i.customer_request_id else replace(i, customer_request_id=customer_request_id)
+                for i in infos
+                if i.customer_request_id in (None, customer_request_id)
+            ]
         now = self._now()
         start = since or (now - timedelta(hours=self.config.nc_lookback_hours))
-        return self._find_nc(wire, customer_request_id, start, until or now)
+        return self._find_nc(wire, customer_request_id, start, until or (now + NC_WINDOW_FUTURE))
 
-    def get_shipment(self, shipment: str) -> ShipmentInfo:
+    def get_shipment(self, shipment: str | ShipmentInfo) -> ShipmentInfo:
         """A shipment by id or by its ``self`` link."""
         wire = self._wire()
         call = wire.get_shipment(shipment)
-        return wire.parse_shipment_info(self._get(call), call)
+        return self._get(call, lambda a: wire.parse_shipment_info(a, call))
 
     def get_shipment_details(self, shipment: str | ShipmentInfo) -> ShipmentDetails:
         wire = self._wire()
         call = wire.get_details(shipment)
-        return wire.parse_details(self._get(call), call)
+        return self._get(call, lambda a: wire.parse_details(a, call))
 
     def get_label(self, link: str, media_type: str | None = None) -> tuple[bytes, str]:
         """The label artifact at ``link`` as (bytes, content type). A 202 ("not ready") waits at least
@@ -410,12 +429,18 @@ class CanadaPostHook(BaseHook):
         wire = self._wire()
         accept = media_type or self.config.label_media_type
         call = wire.artifact(link, accept)
-        answer = self._get(call)
-        body = answer.body
-        content_type = answer.content_type or accept
-        if not body:
-            raise CanadaPostRetryableError("empty label artifact", status=answer.status, request_id=link)
-        return body, content_type
+
+        def label(answer: _Answer) -> tuple[bytes, str]:
+            content_type = answer.content_type or accept
+            # Inside the retry loop: an empty or cut-off artifact is fetched again, never handed on.
+            # Only transport integrity here (the end marker of the format); orderflow.labels validates
+            # the label itself (pages, size, PIN).
+            if not answer.body or not _artifact_complete(answer.body, content_type):
+                raise _MalformedAnswer("label artifact empty or truncated", status=answer.status,
+                                       request_id=call.ref)
+            return answer.body, content_type
+
+        return self._get(call, label)
 
     def void_shipment(self, shipment: str | ShipmentInfo) -> None:
         """Void an untransmitted contract shipment. Returns only on 204.
@@ -456,11 +481,10 @@ class CanadaPostHook(BaseHook):
             raise ValueError("request_refund needs an email (argument or the refund_email extra)")
         call = wire.refund(shipment, to)
         try:
-            answer = self._send(call, retry="free")
+            return self._send(call, retry="free", parse=lambda a: wire.parse_refund(a, call))
         except RefundAlreadyRequested:
             log.info("refund for %s was already requested", call.ref)
             return RefundInfo(service_ticket_id="", already_requested=True)
-        return wire.parse_refund(answer, call)
 
     def transmit(self, group_ids: list[str]) -> TransmitResult:
         """Transmit (manifest) these contract groups. Not retried after a doubtful answer (a repeat may
@@ -472,9 +496,16 @@ class CanadaPostHook(BaseHook):
         return wire.parse_manifests(self._send(call, retry="unsent"), call)
 
     def track(self, pin: str) -> TrackingSummary:
+        """The PIN's latest event. A PIN not scanned yet (``004`` No Pin History, ``007`` No Delivery
+        Information) gives a summary without event (``event_type`` None), not an error."""
         wire = self._wire()
         call = wire.track(pin)
-        return wire.parse_tracking(self._get(call), call)
+        try:
+            return self._get(call, lambda a: wire.parse_tracking(a, call))
+        except CanadaPostPermanentError as exc:
+            if set(exc.codes) & NO_TRACKING_YET_CODES:
+                return TrackingSummary(pin=pin)
+            raise
 
     def test_connection(self) -> tuple[bool, str]:
         """Authenticate and list shipments for a made-up request id (proves key pair, customer number
@@ -482,10 +513,10 @@ class CanadaPostHook(BaseHook):
         try:
             wire = self._wire()
             if wire.contract:
-                self._get(wire.list_by_request_id("orderflow-connection-test"))
+                self._get(wire.list_by_request_id("orderflow-connection-test"), wire.parse_list)
             else:
                 now = self._now()
-                self._get(wire.list_nc_window(now - timedelta(minutes=5), now))
+                self._get(wire.list_nc_window(now - timedelta(minutes=5), now), wire.parse_list)
         except (CanadaPostError, ValueError, KeyError) as exc:
             return False, f"{type(exc).__name__}: {exc}"
         return True, f"Connection to Canada Post ({self.config.api}) works"
@@ -501,11 +532,14 @@ class CanadaPostHook(BaseHook):
         if wire.contract:
             found = [
                 i
-                for i in self._resolve(wire, self._get(wire.list_by_request_id(crid)))
+                for i in self._resolve(wire, wire.list_by_request_id(crid))
                 if i.customer_request_id in (None, crid)
             ]
         else:
-            found = self._find_nc(wire, crid, window_start, self._now() + timedelta(minutes=5))
+            # The window's end is far in the future on purpose: a worker clock behind Canada Post's must not
+            # hide the shipment it just bought (a missed match would buy a second label).
+            found = self._find_nc(wire, crid, window_start, self._now() + NC_WINDOW_FUTURE)
+        found = [i if i.customer_request_id else replace(i, customer_request_id=crid) for i in found]
         if len(found) > 1:
             # Should never happen (we never POST twice without a look-up); say it loudly, adopt one.
             log.error(
@@ -516,26 +550,26 @@ class CanadaPostHook(BaseHook):
             log.info("shipment %s already exists for %s; adopting it", found[0].shipment_id, crid)
         return found[0] if found else None
 
-    def _resolve(self, wire: _Wire, answer: _Answer) -> list[ShipmentInfo]:
+    def _resolve(self, wire: _Wire, list_call: _Call) -> list[ShipmentInfo]:
         """Get Shipments items → ShipmentInfo (following links; 404 = voided or expired → skipped)."""
         infos: list[ShipmentInfo] = []
-        for item in wire.parse_list(answer):
+        for item in self._get(list_call, wire.parse_list):
             if isinstance(item, ShipmentInfo):
                 infos.append(item)
                 continue
             call = wire.get_shipment(item)
             try:
-                infos.append(wire.parse_shipment_info(self._get(call), call))
+                infos.append(self._get(call, lambda a, c=call: wire.parse_shipment_info(a, c)))
             except CanadaPostNotFoundError:
                 log.info("listed shipment %s is gone (voided or expired)", call.ref)
         return infos
 
     def _find_nc(self, wire: _Wire, crid: str, start: datetime, end: datetime) -> list[ShipmentInfo]:
         found: list[ShipmentInfo] = []
-        for info in self._resolve(wire, self._get(wire.list_nc_window(start, end))):
+        for info in self._resolve(wire, wire.list_nc_window(start, end)):
             call = wire.get_details(info)
             try:
-                details = wire.parse_details(self._get(call), call)
+                details = self._get(call, lambda a, c=call: wire.parse_details(a, c))
             except CanadaPostNotFoundError:
                 continue
             if crid in (details.references.customer_ref_1, details.references.customer_ref_2):
@@ -562,14 +596,27 @@ class CanadaPostHook(BaseHook):
         wait = ceiling / 2 + random.uniform(0, ceiling / 2)
         return max(wait, (exc.retry_after if exc else None) or 0.0)
 
-    def _get(self, call: _Call) -> _Answer:
-        return self._send(call, retry="free")
+    def _get(self, call: _Call, parse: Callable[[_Answer], T]) -> T:
+        """An idempotent read, parsed inside the retry loop (a truncated body is fetched again)."""
+        return self._send(call, retry="free", parse=parse)
 
-    def _send(self, call: _Call, retry: str = "none") -> _Answer:
-        """Send ``call``. ``retry``: ``"free"`` (idempotent: any retryable error), ``"unsent"`` (only
-        throttling/429 and connect failures, where the server did not act) or ``"none"``."""
+    @overload
+    def _send(self, call: _Call, retry: str = ..., parse: None = None) -> _Answer: ...
+
+    @overload
+    def _send(self, call: _Call, retry: str = ..., *, parse: Callable[[_Answer], T]) -> T: ...
+
+    def _send(self, call: _Call, retry: str = "none", parse: Callable[[_Answer], Any] | None = None) -> Any:
+        """Send ``call`` and parse the answer. ``retry``: ``"free"`` (idempotent: any retryable error,
+        malformed answers included), ``"unsent"`` (only throttling and connect failures, where the
+        server did not act) or ``"none"``."""
+
+        def once() -> Any:
+            answer = self._send_once(call)
+            return parse(answer) if parse is not None else answer
+
         if retry == "none":
-            return self._send_once(call)
+            return once()
 
         def retryable(exc: BaseException) -> bool:
             if retry == "free":
@@ -583,7 +630,7 @@ class CanadaPostHook(BaseHook):
             sleep=self._sleep,
         ):
             with attempt:
-                return self._send_once(call)
+                return once()
         raise AssertionError("unreachable: retrying re-raises")  # pragma: no cover
 
     def _send_once(self, call: _Call) -> _Answer:
@@ -731,6 +778,16 @@ class _NotSent(CanadaPostRetryableError):
     """The request never reached the server (connect failure): always safe to send again."""
 
 
+def _artifact_complete(body: bytes, content_type: str) -> bool:
+    """Whether an artifact ends the way its format must (PDF ``%%EOF``, ZPL ``^XZ``)."""
+    tail = body[-2048:].rstrip()
+    if content_type == cpxml.MT_PDF:
+        return body.startswith(b"%PDF") and b"%%EOF" in tail
+    if content_type == cpxml.MT_ZPL:
+        return tail.upper().endswith(b"^XZ")
+    return True
+
+
 def _is_connect_failure(exc: requests.ConnectionError) -> bool:
     """True when the TCP connection was never made (so the request cannot have been acted on)."""
     reason = exc.args[0] if exc.args else None
@@ -811,23 +868,40 @@ class _Config:
             return str(value).strip() if value not in (None, "") else default
 
         customer_number = need("customer_number")
+        cpxml.path_customer_number(customer_number)
+        # The sender block is printed on every label and is the manifest address: a connection without
+        # it is incomplete, and says so at first use (get_conn) rather than at the first purchase.
+        sender_fields = {
+            "company": opt("sender_company"),
+            "phone": opt("sender_phone"),
+            "address_line_1": opt("sender_address_line_1"),
+            "city": opt("sender_city"),
+            "province": opt("sender_province"),
+            "postal_code": opt("sender_postal_code"),
+        }
+        missing = [f"sender_{k}" for k, v in sender_fields.items() if not v]
+        if missing:
+            raise ValueError("Canada Post connection extras are missing: " + ", ".join(missing))
         sender = Sender(
-            company=need("sender_company"),
-            phone=need("sender_phone"),
-            address_line_1=need("sender_address_line_1"),
+            **{k: v or "" for k, v in sender_fields.items()},
             address_line_2=opt("sender_address_line_2"),
-            city=need("sender_city"),
-            province=need("sender_province"),
-            postal_code=need("sender_postal_code"),
             name=opt("sender_name"),
             country_code=opt("sender_country_code", "CA") or "CA",
         )
+        contract_id = opt("contract_id")
+        if api == "portal" and not contract_id:
+            # No public integration shows non-contract shipping on the portal (and no path for it is
+            # known): refuse rather than guess a URL that spends money.
+            raise ValueError(
+                "api 'portal' needs a contract_id: non-contract (ncshipment) shipping is only known on the "
+                "XML gateway; use api 'xml' with the Developer Program key pair"
+            )
         shipper = ShipperSettings(
             customer_number=customer_number,
             mobo=opt("mobo", customer_number) or customer_number,
             sender=sender,
             origin_postal_code=opt("origin_postal_code", sender.postal_code) or sender.postal_code,
-            contract_id=opt("contract_id"),
+            contract_id=contract_id,
             service_code=opt("service_code", "DOM.EP") or "DOM.EP",
             output_format=opt("output_format", "4x6") or "4x6",
             encoding=(opt("encoding", "PDF") or "PDF").upper(),
@@ -925,7 +999,7 @@ class _Wire:
                      params={"trackingPIN": pin}, ref=pin)
 
     def list_nc_window(self, start: datetime, end: datetime) -> _Call:
-        return _Call("get_shipments", "GET", self.shipments_url(), "A", self.list_accept(),
+        return _Call("get_shipments", "GET", self.shipments_url(), "C", self.list_accept(),
                      params=cpxml.nc_window_params(start, end))
 
     def get_shipment(self, shipment: str | ShipmentInfo) -> _Call:
@@ -1069,9 +1143,7 @@ class _PortalWire(_Wire):
 
     def shipments_url(self) -> str:
         mb, mobo = self.s.customer_number, self.s.mobo
-        if self.contract:
-            return self.url(f"shipping/v1/{mb}/{mobo}/shipments")
-        return self.url(f"shipping/v1/{mb}/ncshipments")  # derived (unconfirmed)
+        return self.url(f"shipping/v1/{mb}/{mobo}/shipments")  # contract only (checked at config load)
 
     def list_accept(self) -> str:
         return cpjson.MT_JSON
@@ -1126,9 +1198,9 @@ class _PortalWire(_Wire):
     def parse_tracking(self, answer: _Answer, call: _Call) -> TrackingSummary:
         obj = self._decode(answer, call)
         if isinstance(obj, list):
-            obj = {"pinSummary": obj}
+            obj = {"pinSummaries": obj}
         elif isinstance(obj, dict) and "pin" in obj:
-            obj = {"pinSummary": [obj]}
+            obj = {"pinSummaries": [obj]}
         try:
             root = cpjson.json_to_element(obj, "tracking-summary", cpxml.NS_TRACK)
             summary, _ = cpxml.parse_tracking_summary(etree.tostring(root))

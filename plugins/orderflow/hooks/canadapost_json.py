@@ -39,6 +39,8 @@ CONTAINERS: dict[str, str] = {
     "excluded-shipments": "shipment-id",
     "sku-list": "item",
 }
+# Repeated children directly under an answer's root come as a plural array (``pinSummaries``).
+PLURALS: dict[str, str] = {"pinSummaries": "pin-summary", "groups": "group"}
 NUMERIC_FIELDS = frozenset({"weight", "length", "width", "height", "option-amount"})
 LINK_ATTRIBUTES = ("rel", "href", "media-type", "index")
 
@@ -48,7 +50,8 @@ MT_JSON = "application/json"
 _FIELD_NAME_REJECTED = re.compile(
     r"(unknown|unrecognized|unrecognised|unexpected|additional|invalid)\s+"
     r"(field|property|properties|element|key|attribute)s?"
-    r"|not\s+(allowed|permitted|recognized|recognised)\s+(field|property)",
+    r"|not\s+(allowed|permitted|recognized|recognised)\s+(field|property)"
+    r"|this element is not expected|missing child element|field names must be|mapping problem",
     re.IGNORECASE,
 )
 
@@ -176,7 +179,7 @@ def json_to_element(obj: Any, root: str, ns: str = NS_SHIPMENT) -> etree._Elemen
         obj = wrapped
     el = etree.Element(f"{{{ns}}}{root}", nsmap={None: ns})
     for key, value in obj.items():
-        _add(el, kebab(key), value, ns)
+        _add(el, PLURALS.get(key) or kebab(key), value, ns)
     return el
 
 

@@ -78,20 +78,21 @@ class ShipperSettings:
 # --------------------------------------------------------------------------------------------
 
 
-def pad_customer_number(number: str) -> str:
-    """Path ids are 1-10 digits; Canada Post shows them zero-padded to 10 (reference §1)."""
+def path_customer_number(number: str) -> str:
+    """Path ids are 1-10 digits (reference §1). Sent as configured, like karrio does: Canada Post shows
+    them zero-padded to 10, and a seller who configures the padded form gets the padded form."""
     digits = number.strip()
     if not digits.isdigit() or not 1 <= len(digits) <= 10:
         raise ValueError("customer number / mobo must be 1-10 digits")
-    return digits.zfill(10)
+    return digits
 
 
 def contract_shipments_path(s: ShipperSettings) -> str:
-    return f"/rs/{pad_customer_number(s.customer_number)}/{pad_customer_number(s.mobo)}/shipment"
+    return f"/rs/{path_customer_number(s.customer_number)}/{path_customer_number(s.mobo)}/shipment"
 
 
 def nc_shipments_path(s: ShipperSettings) -> str:
-    return f"/rs/{pad_customer_number(s.customer_number)}/ncshipment"
+    return f"/rs/{path_customer_number(s.customer_number)}/ncshipment"
 
 
 def shipments_path(s: ShipperSettings) -> str:
@@ -103,7 +104,7 @@ def shipment_path(s: ShipperSettings, shipment_id: str) -> str:
 
 
 def manifest_path(s: ShipperSettings) -> str:
-    return f"/rs/{pad_customer_number(s.customer_number)}/{pad_customer_number(s.mobo)}/manifest"
+    return f"/rs/{path_customer_number(s.customer_number)}/{path_customer_number(s.mobo)}/manifest"
 
 
 def tracking_summary_path(pin: str) -> str:
@@ -510,7 +511,9 @@ def parse_manifests(body: bytes | str) -> tuple[TransmitResult | None, list[Carr
     if _local(root) == "messages":
         return None, parse_messages_element(root)
     _expect_root(root, "manifests")
-    hrefs = [link.get("href") for link in _kids(root, "link") if link.get("href")]
+    container = _find(root, "links")
+    links = _kids(root, "link") + (_kids(container, "link") if container is not None else [])
+    hrefs = [link.get("href") for link in links if link.get("href")]
     return TransmitResult(manifest_links=hrefs), []
 
 

@@ -363,6 +363,7 @@ class MiraklHook(BaseHook):
             is_retryable=is_retryable,
             retry_after=lambda exc: getattr(exc, "retry_after", None),
             sleep=self._sleep,
+            name=f"Mirakl {req.operation} {req.method} {req.path}",
         ):
             with attempt:
                 limiter.acquire()
@@ -371,7 +372,8 @@ class MiraklHook(BaseHook):
                 except MiraklError as exc:
                     if ambiguous:
                         exc.after_ambiguous_attempt = True
-                    if isinstance(exc, MiraklRetryableError) and exc.may_have_been_applied:
+                    # Only a state-changing call can have "been applied"; a GET has nothing to apply.
+                    if req.method != "GET" and isinstance(exc, MiraklRetryableError) and exc.may_have_been_applied:
                         ambiguous = True
                     raise
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover

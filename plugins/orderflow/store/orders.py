@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -208,6 +209,17 @@ class OrdersMixin(StoreBase):
             return 0
         return self.execute("release_claims", {"owner": owner, "order_ids": ids})
 
+    def release_owner_claims(self, owner: str) -> int:
+        """Drop every claim `owner` holds (a task instance starting again takes back its own leases)."""
+        return self.execute("release_owner_claims", {"owner": owner})
+
+    def claimed_by_others(self, order_ids: Sequence[str], *, owner: str) -> dict[str, Row]:
+        """Orders of `order_ids` with a live claim held by someone other than `owner`."""
+        if not order_ids:
+            return {}
+        rows = self.fetch_all("live_claims_of_others", {"order_ids": list(order_ids), "owner": owner})
+        return {r["order_id"]: r for r in rows}
+
     # -- status history -------------------------------------------------------------------
     def record_transition(
         self,
@@ -272,6 +284,10 @@ class OrdersMixin(StoreBase):
         if release_owner is not None:
             self.run(cur, "release_claims", {"owner": release_owner, "order_ids": [t.order_id]})
         return inserted
+
+    def orders_failed_by_run(self, status: str, *, run_id: str, actor: str) -> list[Row]:
+        """Orders currently in `status` that this run's `actor` put there (order id, from_status, detail)."""
+        return self.fetch_all("orders_failed_by_run", {"status": status, "run_id": run_id, "actor": actor})
 
     def history(self, order_id: str) -> list[Row]:
         return self.fetch_all("order_history", {"order_id": order_id})
@@ -367,6 +383,39 @@ class OrdersMixin(StoreBase):
         return self.fetch_one(
             "mark_shipment_voided", {"id": shipment_row_id, "refund_ticket_id": refund_ticket_id}
         )
+
+    def reopen_shipment_intent(self, customer_request_id: str) -> Row | None:
+        """failed -> intent for a person's re-attempt (only a row Canada Post proved empty is `failed`)."""
+        return self.fetch_one("reopen_shipment_intent", {"customer_request_id": customer_request_id})
+
+    @contextmanager
+    def shipment_lock(self, customer_request_id: str) -> Iterator[bool]:
+        """Hold a session advisory lock on one package while its Canada Post calls run.
+
+        Yields False (and holds nothing) when another session holds it. Claims already keep two runs
+        apart; this lock also covers the rare case a claim cannot: a worker presumed dead (claim
+        expired or taken back) that is in fact still talking to Canada Post. The lock lives in the
+        database session, so a killed worker's lock vanishes with its connection.
+        """
+        pool = self._get_pool()
+        conn = pool.getconn()
+        broken = False
+        locked = False
+        try:
+            with conn.cursor() as cur:
+                self.run(cur, "try_shipment_lock", {"customer_request_id": customer_request_id})
+                locked = bool(cur.fetchone()[0])
+            conn.commit()  # a session lock outlives the transaction; do not sit idle in one
+            yield locked
+        finally:
+            try:
+                if locked:
+                    with conn.cursor() as cur:
+                        self.run(cur, "release_shipment_lock", {"customer_request_id": customer_request_id})
+                conn.commit()
+            except psycopg2.Error:
+                broken = True
+            pool.putconn(conn, close=broken or conn.closed != 0)
 
     # -- watermarks -----------------------------------------------------------------------
     def get_watermark(self, name: str) -> datetime | None:

@@ -1,0 +1,90 @@
+"""orderflow_core: the seller's back office, every 15 minutes (see doc_md below)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import DAG, TaskGroup, TriggerRule
+
+from orderflow.operators import (
+    AcceptOrdersOperator,
+    BuyLabelsOperator,
+    IngestOrdersOperator,
+    PushTrackingOperator,
+    RunVerdictOperator,
+)
+from orderflow.operators.messaging import AutoReplyOperator, SyncMessagesOperator
+from orderflow.settings import Settings
+
+# Environment only: a parse must not read Airflow Variables (a metadata-DB round trip per parse).
+settings = Settings.from_environment()
+
+DOC = """
+### orderflow core
+
+Best Buy Canada Marketplace (Mirakl) orders to Canada Post labels to "shipped", plus the customer inbox.
+
+- **ingest**: OR11 by update date since the watermark (minus overlap); upsert orders and lines.
+  New orders -> `pending_acceptance`; canceled/refused at Best Buy -> `canceled`/`refused`.
+- **acceptance**: OR21 every line, then OR11 polls until the order left WAITING_ACCEPTANCE.
+  `pending_acceptance` -> `accepted` / `acceptance_failed`.
+- **shipping**: once Best Buy shows SHIPPING, an exactly-once Canada Post label, validated and stored.
+  `accepted` -> `label_created` / `label_failed` / `canceled`.
+- **tracking**: OR23 (CPCL + PIN), then OR24.
+  `label_created` (or `packed` with the pack gate) -> `shipped` / `tracking_failed`.
+- **messaging**: inbox sync, then templated auto-replies (conversations, beside the order steps).
+
+Each step claims its orders (overlapping runs never work one order twice), works them in batches
+with bounded concurrency, and writes one history row per outcome carrying this run's id.
+
+**Red run?** A step that failed orders permanently lists them in its log; a person fixes the cause
+and **clears that task**: the new try moves the orders *this run* failed back to their input state
+and re-attempts them. Scheduled runs never retry `*_failed` orders by themselves. Transient API
+errors (429, 5xx, timeouts) leave orders where they were and the task retries with backoff.
+
+`max_active_runs=1`: one run at a time keeps the API budgets (OR11 once a minute, Canada Post
+throttle groups) predictable; a cleared task of an older run or a manual trigger may still overlap a
+scheduled run, which the claims make safe.
+"""
+
+default_args = {
+    "owner": "orderflow",
+    "retries": max(2, settings.task_retries),
+    "retry_delay": timedelta(seconds=settings.task_retry_delay_seconds),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=15),
+    "execution_timeout": timedelta(minutes=settings.task_timeout_minutes),
+}
+
+with DAG(
+    dag_id="orderflow_core",
+    description="Best Buy orders: ingest, accept, Canada Post labels, tracking; customer messages",
+    doc_md=DOC,
+    schedule=settings.schedule,
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args,
+    tags=["orderflow", "bestbuy", "mirakl", "canadapost"],
+) as dag:
+    with TaskGroup("ingest", tooltip="OR11 by update date -> orders") as ingest:
+        IngestOrdersOperator(task_id="fetch_orders")
+
+    # all_done: each step works from the order store, so one step's failure (one bad order, an API
+    # outage) must not stop the next step from serving the orders it can.
+    with TaskGroup("acceptance", tooltip="OR21 + OR11 polling") as acceptance:
+        AcceptOrdersOperator(task_id="accept_orders", trigger_rule=TriggerRule.ALL_DONE)
+
+    with TaskGroup("shipping", tooltip="exactly-once Canada Post labels") as shipping:
+        BuyLabelsOperator(task_id="buy_labels", trigger_rule=TriggerRule.ALL_DONE)
+
+    with TaskGroup("tracking", tooltip="OR23 + OR24") as tracking:
+        PushTrackingOperator(task_id="push_tracking", trigger_rule=TriggerRule.ALL_DONE)
+
+    with TaskGroup("messaging", tooltip="inbox sync and auto-replies") as messaging:
+        SyncMessagesOperator(task_id="sync_messages") >> AutoReplyOperator(task_id="auto_reply")
+
+    ingest >> acceptance >> shipping >> tracking
+
+    # A leaf that fails when any step failed: Airflow judges a run by its leaves only.
+    [ingest, acceptance, shipping, tracking, messaging] >> RunVerdictOperator(task_id="run_verdict")

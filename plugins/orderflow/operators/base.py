@@ -1,0 +1,419 @@
+"""What every order step shares: claims, the re-attempt rule, per-order outcomes, the task's verdict.
+
+An order step (ingest excepted) works like this inside one task:
+
+1. **Take back its own leftovers.** Claims are owned by ``<dag_id>/<run_id>/<task_id>``, the task
+   instance, not one try of it. Airflow never runs two tries of one task instance at once, so a new
+   try (an automatic retry, a person clearing the task, a re-run after a killed worker) first drops
+   the claims its earlier try left behind instead of waiting for them to expire.
+2. **The re-attempt rule.** It then moves every order that *this DAG run's same step* put into the
+   step's ``*_failed`` state back to the state the order failed from (a history row saying so).
+   A try that records a permanent failure always ends with ``AirflowFailException``, which Airflow
+   never retries by itself, so the only way a later try of the same task instance exists is a person
+   clearing it: clearing re-attempts exactly the orders that run failed. Scheduled runs have other
+   run ids and never touch ``*_failed`` orders.
+3. **Claim, work, record.** Orders are claimed in batches of ``batch_size`` until none is left; each
+   batch is worked with at most ``max_workers`` threads. Every outcome is one history row carrying
+   the run id (column and detail), the actor (``<dag_id>.<task_id>``) and, for failures, the API's
+   codes and messages; the row's insert releases the order's claim in the same transaction.
+   Orders left in their input state stay claimed until the task ends, so the batch loop never takes
+   them again in this try.
+4. **Verdict.** Any permanent failure: ``AirflowFailException`` listing the orders (the run is red;
+   transient leftovers wait for the next scheduled run). Else any transient failure (429, 5xx,
+   timeouts after the hooks' own retries): a retryable error, so Airflow retries the task with
+   backoff. Else success, returning counts for XCom.
+
+Configuration problems (a refused API key) stop the step at once: ``AirflowFailException``, every
+order untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+if TYPE_CHECKING:
+    from orderflow.settings import Settings
+    from orderflow.store import OrderStore
+
+log = logging.getLogger(__name__)
+
+
+class OrderflowTransientError(AirflowException):
+    """Some orders hit transient API errors and stayed in their input state: retry the task."""
+
+
+class ConfigurationError(AirflowFailException):
+    """A problem no retry and no order can fix (credentials, permissions): stop the step."""
+
+
+@dataclass
+class StepResult:
+    """Per-order outcomes of one try of a step (thread-safe)."""
+
+    step: str
+    done: dict[str, str] = field(default_factory=dict)  # order -> status recorded
+    waiting: dict[str, str] = field(default_factory=dict)  # order -> why it waits for a later run
+    transient: dict[str, str] = field(default_factory=dict)  # order -> error (stays, task retries)
+    failed: dict[str, dict[str, Any]] = field(default_factory=dict)  # order -> failure detail
+    reattempted: list[str] = field(default_factory=list)
+    calls: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record_done(self, order_id: str, status: str) -> None:
+        with self._lock:
+            self.done[order_id] = status
+            self.transient.pop(order_id, None)
+
+    def record_waiting(self, order_id: str, reason: str) -> None:
+        with self._lock:
+            self.waiting[order_id] = reason
+
+    def record_transient(self, order_id: str, error: str) -> None:
+        with self._lock:
+            self.transient[order_id] = error
+
+    def record_failed(self, order_id: str, detail: Mapping[str, Any]) -> None:
+        with self._lock:
+            self.failed[order_id] = dict(detail)
+            self.transient.pop(order_id, None)
+
+    def count_call(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self.calls[name] = self.calls.get(name, 0) + n
+
+    def summary(self) -> dict[str, Any]:
+        by_status: dict[str, int] = {}
+        for status in self.done.values():
+            by_status[status] = by_status.get(status, 0) + 1
+        return {
+            "step": self.step,
+            "recorded": by_status,
+            "waiting": len(self.waiting),
+            "transient": len(self.transient),
+            "failed": len(self.failed),
+            "reattempted": len(self.reattempted),
+            "calls": dict(self.calls),
+        }
+
+
+def error_detail(exc: BaseException) -> dict[str, Any]:
+    """What a history row keeps of an API error: API, operation, HTTP status, codes, messages."""
+    detail: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc)[:1000]}
+    status = getattr(exc, "status", None)
+    if status is not None:
+        detail["http_status"] = status
+    operation = getattr(exc, "operation", None)
+    if operation:
+        detail["operation"] = operation
+    codes = getattr(exc, "codes", None)
+    if codes:
+        detail["codes"] = list(codes)
+    messages = getattr(exc, "messages", None)
+    if messages:
+        # Canada Post CarrierMessage list: the carrier's own words, for the person who fixes it.
+        detail["carrier_messages"] = [{"code": m.code, "description": m.description} for m in messages]
+    request_id = getattr(exc, "request_id", None)
+    if request_id:
+        detail["request_id"] = request_id
+    return detail
+
+
+class OrderStepOperator(BaseOperator):
+    """Base of the order steps: see the module docstring for the claim/re-attempt/verdict contract."""
+
+    #: claim step name, also in the history detail
+    step: str = ""
+    #: status this step fails orders into (None: the step has no failure state of its own)
+    failed_status: str | None = None
+    ui_color = "#e8f4ff"
+
+    def __init__(
+        self,
+        *,
+        orderflow_conn_id: str = "orderflow_db",
+        mirakl_conn_id: str = "mirakl_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.orderflow_conn_id = orderflow_conn_id
+        self.mirakl_conn_id = mirakl_conn_id
+
+    # -- set up per execution (never at parse time) --------------------------------------------
+    def _prepare(self, context: Mapping[str, Any]) -> None:
+        from orderflow.settings import Settings
+        from orderflow.store import OrderStore
+
+        self.settings: Settings = Settings.load()
+        # Worker threads each hold a connection for a call's duration (shipping also holds one
+        # advisory-lock session per thread): size the pool so a thread never finds it exhausted.
+        self.store: OrderStore = OrderStore.from_conn_id(
+            self.orderflow_conn_id, max_connections=2 * max(1, self.settings.max_workers) + 2
+        )
+        ti = context["ti"]
+        self.run_id: str = context["run_id"]
+        self.try_number: int = int(getattr(ti, "try_number", 1) or 1)
+        self.actor: str = f"{self.dag_id}.{self.task_id}"
+        self.claim_owner: str = f"{self.dag_id}/{self.run_id}/{self.task_id}"
+        self.result = StepResult(self.step)
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        self._prepare(context)
+        try:
+            released = self.store.release_owner_claims(self.claim_owner)
+            if released:
+                self.log.info("took back %d claim(s) left by an earlier try of this task instance", released)
+            self.reattempt_failed_orders()
+            self.run_step(context)
+        finally:
+            # Whatever happened, leftovers go back to the pool for the next run (a killed process
+            # never gets here: its claims expire after claim_ttl_seconds, or the same task
+            # instance's next try takes them back at once).
+            self.store.release_owner_claims(self.claim_owner)
+            self.store.close()
+        return self.conclude()
+
+    def run_step(self, context: Any) -> None:
+        raise NotImplementedError
+
+    # -- the re-attempt rule ------------------------------------------------------------------
+    def reattempt_failed_orders(self) -> None:
+        if not self.failed_status:
+            return
+        from orderflow.store import StaleStatus, TransitionRefused
+
+        rows = self.store.orders_failed_by_run(self.failed_status, run_id=self.run_id, actor=self.actor)
+        for row in rows:
+            target = row["from_status"]
+            try:
+                self.store.record_transition(
+                    row["order_id"],
+                    target,
+                    detail=self.detail(
+                        reason="re-attempt: this task instance ran again after failing the order",
+                        failed_history_id=row["history_id"],
+                    ),
+                    run_id=self.run_id,
+                    actor=self.actor,
+                    expected_from=self.failed_status,
+                )
+            except (StaleStatus, TransitionRefused) as exc:
+                self.log.warning("cannot re-attempt %s: %s", row["order_id"], exc)
+                continue
+            self.result.reattempted.append(row["order_id"])
+        if rows:
+            self.log.info(
+                "re-attempting %d order(s) this run's %s failed: %s",
+                len(self.result.reattempted), self.step, ", ".join(self.result.reattempted),
+            )
+
+    # -- claims ---------------------------------------------------------------------------------
+    def claimed_batches(self, status: str) -> Iterator[list[str]]:
+        """Batches of orders in `status` leased to this task instance, until none is left."""
+        while True:
+            ids = self.store.claim_orders(
+                status,
+                step=self.step,
+                owner=self.claim_owner,
+                limit=max(1, min(self.settings.batch_size, 100)),
+                ttl_seconds=self.settings.claim_ttl_seconds,
+            )
+            if not ids:
+                return
+            self.log.info("claimed %d %s order(s)", len(ids), status)
+            yield ids
+
+    # -- history --------------------------------------------------------------------------------
+    def detail(self, **values: Any) -> dict[str, Any]:
+        return {"step": self.step, "run_id": self.run_id, "try_number": self.try_number, **values}
+
+    def transition(
+        self,
+        order_id: str,
+        to_status: str,
+        *,
+        expected_from: str | Sequence[str],
+        **detail: Any,
+    ) -> bool:
+        """Record one outcome (and release the order's claim). False when the order moved meanwhile."""
+        from orderflow.store import StaleStatus, TransitionRefused
+
+        try:
+            self.store.record_transition(
+                order_id,
+                to_status,
+                detail=self.detail(**detail),
+                run_id=self.run_id,
+                actor=self.actor,
+                expected_from=expected_from,
+                release_owner=self.claim_owner,
+            )
+        except (StaleStatus, TransitionRefused) as exc:
+            # Someone else (a person, ingest seeing a cancellation) moved the order: theirs stands.
+            self.log.warning("%s: not recording %s: %s", order_id, to_status, exc)
+            self.result.record_waiting(order_id, f"moved meanwhile: {exc}")
+            return False
+        if self.failed_status and to_status == self.failed_status:
+            self.result.record_failed(order_id, {"status": to_status, **detail})
+        else:
+            self.result.record_done(order_id, to_status)
+        return True
+
+    def fail(self, order_id: str, *, expected_from: str | Sequence[str], reason: str, **detail: Any) -> None:
+        assert self.failed_status
+        self.transition(order_id, self.failed_status, expected_from=expected_from, reason=reason, **detail)
+
+    # -- concurrency ----------------------------------------------------------------------------
+    def for_each(self, items: Iterable[Any], work: Callable[[Any], None], *, key: Callable[[Any], str]) -> None:
+        """Run `work(item)` for each item on at most max_workers threads.
+
+        A configuration error stops the step (raised after the running calls finish); any other
+        unexpected exception leaves that order in its input state as a transient failure, so one
+        odd order never sinks its batch.
+        """
+        items = list(items)
+        if not items:
+            return
+        fatal: list[BaseException] = []
+
+        def guarded(item: Any) -> None:
+            if fatal:
+                return
+            try:
+                work(item)
+            except ConfigurationError as exc:
+                fatal.append(exc)
+            except Exception as exc:
+                self.log.exception("%s: unexpected error, order left in its input state", key(item))
+                self.result.record_transient(key(item), f"{type(exc).__name__}: {exc}")
+
+        workers = max(1, min(self.settings.max_workers, len(items)))
+        if workers == 1:
+            for item in items:
+                guarded(item)
+        else:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"of-{self.step}") as pool:
+                list(pool.map(guarded, items))
+        if fatal:
+            raise fatal[0]
+
+    # -- verdict --------------------------------------------------------------------------------
+    def conclude(self) -> dict[str, Any]:
+        r = self.result
+        summary = r.summary()
+        self.log.info("%s summary: %s", self.step, summary)
+        for order_id, reason in sorted(r.waiting.items()):
+            self.log.info("waiting: %s (%s)", order_id, reason)
+        for order_id, error in sorted(r.transient.items()):
+            self.log.warning("transient failure, order left in its input state: %s: %s", order_id, error)
+        if r.failed:
+            lines = [
+                f"  {oid} -> {d.get('status')}: {d.get('reason')} {d.get('codes') or ''}".rstrip()
+                for oid, d in sorted(r.failed.items())
+            ]
+            for line in lines:
+                self.log.error("FAILED%s", line)
+            raise AirflowFailException(
+                f"{self.step}: {len(r.failed)} order(s) failed permanently (clear this task to re-attempt "
+                f"them):\n" + "\n".join(lines)
+            )
+        if r.transient:
+            raise OrderflowTransientError(
+                f"{self.step}: {len(r.transient)} order(s) hit transient errors and stay in their input "
+                f"state; retrying: {', '.join(sorted(r.transient)[:20])}"
+            )
+        return summary
+
+
+def classify_api_error(exc: BaseException) -> str:
+    """'config' (stop the step), 'transient' (order stays, task retries) or 'permanent' (order fails)."""
+    from orderflow.hooks.canadapost_errors import (
+        CanadaPostAuthError,
+        CanadaPostPermanentError,
+        CanadaPostRetryableError,
+    )
+    from orderflow.hooks.mirakl_api import (
+        MiraklAuthenticationError,
+        MiraklPermanentError,
+        MiraklPermissionError,
+        MiraklRetryableError,
+    )
+
+    if isinstance(exc, MiraklAuthenticationError | MiraklPermissionError | CanadaPostAuthError):
+        return "config"
+    if isinstance(exc, MiraklPermanentError | CanadaPostPermanentError):
+        return "permanent"
+    if isinstance(exc, MiraklRetryableError | CanadaPostRetryableError):
+        return "transient"
+    # MiraklResponseError (a 2xx with a broken body), a parser surprise: the next try may do better.
+    return "transient"
+
+
+def chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+class MiraklOrderStepOperator(OrderStepOperator):
+    """An order step that reads orders back from Best Buy (OR11 by order_ids, <= 100 ids a call)."""
+
+    def refresh_from_mirakl(self, hook: Any, order_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """OR11 by order_ids; store what came back (state, address) and return it keyed by order id.
+
+        API errors propagate (callers classify them); a malformed order is logged and left out.
+        """
+        from orderflow.store.orders import line_rows_from_payload, order_row_from_payload
+
+        ids = list(dict.fromkeys(order_ids))
+        if not ids:
+            return {}
+        payloads = hook.list_orders(order_ids=ids)
+        self.result.count_call("OR11", -(-len(ids) // 100))
+        usable = []
+        for payload in payloads:
+            try:
+                order_row_from_payload(payload)
+                line_rows_from_payload(payload)
+            except ValueError as exc:
+                self.log.error("OR11 returned a malformed order, not stored: %s", exc)
+                continue
+            usable.append(payload)
+        if usable:
+            self.store.upsert_orders(usable)
+        return {p["order_id"]: p for p in usable}
+
+    def mirakl_hook(self) -> Any:
+        from orderflow.hooks.mirakl import MiraklHook
+
+        hook = MiraklHook(self.mirakl_conn_id)
+        hook.get_conn()  # build the session once, before worker threads share the hook
+        return hook
+
+
+class RunVerdictOperator(BaseOperator):
+    """The run's last task: fails when any step failed, skipped otherwise.
+
+    Later steps run even when an earlier one failed (trigger rule ``all_done``: one bad order must not
+    hold up the tracking of the others), and Airflow derives a run's state from its *leaf* tasks, so
+    without this task a run whose shipping step failed would end green. Depend it on every task.
+    """
+
+    ui_color = "#f4d9d9"
+
+    def __init__(self, **kwargs: Any) -> None:
+        from airflow.sdk import TriggerRule
+
+        kwargs.setdefault("trigger_rule", TriggerRule.ONE_FAILED)
+        super().__init__(**kwargs)
+
+    def execute(self, context: Any) -> None:
+        raise AirflowFailException(
+            "a step of this run failed; its task log lists the orders, clearing it re-attempts them"
+        )

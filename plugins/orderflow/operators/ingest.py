@@ -1,0 +1,151 @@
+"""ingest: bring new and updated Best Buy orders into the order store.
+
+One OR11 sweep by update date per run, from a stored watermark minus an overlap (Mirakl's own
+safety delta plus clock skew: re-reading a few minutes twice is free, missing an update is not),
+then in batches:
+
+- UPSERT orders and lines (state, address, totals: the store never forgets an address once given);
+- an order without history gets its first status: WAITING_ACCEPTANCE -> ``pending_acceptance``,
+  CANCELED -> ``canceled``, REFUSED -> ``refused``. Orders first seen in any other state (accepted or
+  shipped elsewhere, e.g. by hand in the back office before orderflow ran) are stored without a
+  status: orderflow never buys a label for an order it did not accept;
+- an order Best Buy canceled or refused moves to ``canceled``/``refused`` when the status machine
+  allows it, unless a step of another run holds its claim right now (that step reads the order from
+  Best Buy itself and records the cancellation; two writers would only race).
+
+The watermark moves to the newest ``last_updated_date`` seen (Best Buy's clock, not ours), never
+past an order that could not be stored: a malformed order is reported (task failed, ids in the log)
+and re-read next run instead of being skipped forever.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from orderflow.operators.base import (
+    ConfigurationError,
+    MiraklOrderStepOperator,
+    OrderflowTransientError,
+    chunks,
+    classify_api_error,
+)
+
+WATERMARK = "mirakl_orders_or11"
+FIRST_STATUS = {
+    "WAITING_ACCEPTANCE": "pending_acceptance",
+    "CANCELED": "canceled",
+    "REFUSED": "refused",
+}
+ENDED_AT_BEST_BUY = {"CANCELED": "canceled", "REFUSED": "refused"}
+
+
+def _parse_ts(value: Any) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+class IngestOrdersOperator(MiraklOrderStepOperator):
+    """OR11 by update date since the watermark (minus overlap); upsert; first statuses; cancellations."""
+
+    step = "ingest"
+    failed_status = None
+
+    def run_step(self, context: Any) -> None:
+        from orderflow import status as status_machine
+        from orderflow.store.orders import line_rows_from_payload, order_row_from_payload
+
+        hook = self.mirakl_hook()
+        watermark = self.store.get_watermark(WATERMARK)
+        if watermark is not None:
+            since = watermark - timedelta(minutes=self.settings.ingest_overlap_minutes)
+        else:
+            since = datetime.now(UTC) - timedelta(days=self.settings.ingest_initial_lookback_days)
+        self.log.info("OR11 sweep: orders updated since %s (watermark %s)", since.isoformat(), watermark)
+        try:
+            payloads = hook.list_orders(updated_since=since)
+        except Exception as exc:
+            kind = classify_api_error(exc)
+            if kind == "config":
+                raise ConfigurationError(f"ingest: Mirakl refused our credentials: {exc}") from exc
+            if kind == "permanent":
+                raise AirflowFailException(f"ingest: OR11 refused the sweep: {exc}") from exc
+            raise OrderflowTransientError(f"ingest: OR11 sweep failed, nothing ingested: {exc}") from exc
+        self.result.count_call("OR11_sweep")
+
+        good: list[dict[str, Any]] = []
+        malformed: dict[str, dict[str, Any]] = {}
+        for payload in payloads:
+            try:
+                order_row_from_payload(payload)
+                line_rows_from_payload(payload)
+            except (ValueError, TypeError, KeyError) as exc:
+                oid = str(payload.get("order_id") or f"<no id #{len(malformed) + 1}>")
+                malformed[oid] = {"reason": str(exc), "last_updated_date": payload.get("last_updated_date")}
+                continue
+            good.append(payload)
+
+        upserted = []
+        for batch in chunks(good, max(1, self.settings.batch_size)):
+            upserted.extend(self.store.upsert_orders(batch))
+        by_id = {p["order_id"]: p for p in good}
+        claimed = self.store.claimed_by_others([u.order_id for u in upserted], owner=self.claim_owner)
+        not_ours = 0
+        for u in upserted:
+            if u.current_status is None:
+                first = FIRST_STATUS.get(u.mirakl_state or "")
+                if first is None:
+                    not_ours += 1
+                    self.result.record_waiting(u.order_id, f"first seen in {u.mirakl_state}: not accepted by us")
+                    continue
+                self.transition(
+                    u.order_id, first, expected_from=(None,),  # type: ignore[arg-type]
+                    reason="new order at Best Buy", mirakl_state=u.mirakl_state,
+                )
+                continue
+            target = ENDED_AT_BEST_BUY.get(u.mirakl_state or "")
+            if target is None or u.current_status == target:
+                continue
+            if not status_machine.is_allowed(u.current_status, target):
+                continue
+            if u.order_id in claimed:
+                self.result.record_waiting(u.order_id, f"{u.mirakl_state} at Best Buy; {claimed[u.order_id]['step']} "
+                                                       "holds it and records it")
+                continue
+            self.transition(
+                u.order_id, target, expected_from=u.current_status,
+                reason=f"{u.mirakl_state.lower()} at Best Buy",  # type: ignore[union-attr]
+                mirakl_state=u.mirakl_state,
+                mirakl_reason=by_id[u.order_id].get("order_state_reason_code"),
+                label_to_void=u.current_status in ("label_created", "packed"),
+            )
+
+        newest = max((_parse_ts(p.get("last_updated_date")) for p in good), default=None, key=_ts_key)
+        if malformed:
+            oldest_bad = min(
+                (_parse_ts(m["last_updated_date"]) for m in malformed.values()), default=None, key=_ts_key
+            )
+            # Never move past an order we could not store: the next sweep must see it again.
+            newest = None if oldest_bad is None else min(filter(None, [newest, oldest_bad]), default=None)
+        if newest is not None:
+            self.store.set_watermark(WATERMARK, newest)
+        self.log.info(
+            "ingested %d order(s) (%d new statuses, %d not ours), watermark -> %s",
+            len(upserted), len(self.result.done), not_ours, newest,
+        )
+        if malformed:
+            lines = [f"  {oid}: {m['reason']}" for oid, m in sorted(malformed.items())]
+            raise AirflowFailException(
+                f"ingest: {len(malformed)} malformed order(s) from OR11 were not stored (they are re-read "
+                "every run until fixed):\n" + "\n".join(lines)
+            )
+
+
+def _ts_key(value: datetime | None) -> datetime:
+    return value or datetime.min.replace(tzinfo=UTC)
+
+
+__all__ = ["WATERMARK", "IngestOrdersOperator"]

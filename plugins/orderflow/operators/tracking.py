@@ -1,0 +1,137 @@
+"""tracking: tell Best Buy the parcel's carrier and PIN (OR23), then confirm the shipment (OR24).
+
+Input: ``label_created`` orders, or ``packed`` ones when the pack-verify gate is on (then a
+``label_created`` order waits for the packing station). Best Buy must never hear "shipped" before a
+label exists, so an order needs a stored label whose file still has its validated sha256.
+
+Per claimed batch, one OR11 read by order_ids first:
+
+- SHIPPED (or later) at Best Buy: recorded ``shipped``, nothing re-sent (a re-run after a crash
+  between OR24 and our commit, or a person confirming by hand);
+- SHIPPING with our PIN and carrier already set (a crash between OR23 and OR24): OR24 only;
+- SHIPPING otherwise: OR23 with carrier code ``CPCL`` (settings.carrier_code) and the PIN, then OR24;
+- CANCELED: ``canceled`` with ``label_to_void`` so a person voids the label.
+
+OR24 answering ``ORDER_INVALID_STATE`` is settled by reading the order again (SHIPPED means our
+earlier confirmation went through). Refusals give ``tracking_failed`` with Best Buy's codes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orderflow.operators.base import ConfigurationError, MiraklOrderStepOperator, classify_api_error, error_detail
+
+SHIPPED_STATES = frozenset({"SHIPPED", "TO_COLLECT", "RECEIVED", "CLOSED"})
+
+
+class PushTrackingOperator(MiraklOrderStepOperator):
+    """Claim label_created (or packed) orders; OR23 + OR24; record ``shipped`` (see module doc)."""
+
+    step = "tracking"
+    failed_status = "tracking_failed"
+
+    def run_step(self, context: Any) -> None:
+        hook = self.mirakl_hook()
+        self.input_status = "packed" if self.settings.pack_verify_gate else "label_created"
+        for batch in self.claimed_batches(self.input_status):
+            self._track_batch(hook, batch)
+
+    def _track_batch(self, hook: Any, batch: list[str]) -> None:
+        from orderflow.label_store import label_matches
+
+        try:
+            remote = self.refresh_from_mirakl(hook, batch)
+        except Exception as exc:
+            if classify_api_error(exc) == "config":
+                raise ConfigurationError(f"tracking: Mirakl refused our credentials: {exc}") from exc
+            for oid in batch:
+                self.result.record_transient(oid, f"OR11: {exc}")
+            return
+        shipments = self.store.shipments_for_orders(batch)
+        inp = self.input_status
+        work: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+        for order_id in batch:
+            payload = remote.get(order_id)
+            if payload is None:
+                self.result.record_transient(order_id, "not returned by OR11")
+                continue
+            state = payload.get("order_state")
+            stored = [s for s in shipments.get(order_id, []) if s["status"] == "label_stored"]
+            shipment = stored[-1] if stored else None
+            if state == "CANCELED":
+                self.transition(order_id, "canceled", expected_from=inp, reason="canceled at Best Buy after the label",
+                                mirakl_state=state, label_to_void=True,
+                                customer_request_id=shipment and shipment["customer_request_id"])
+                continue
+            if shipment is None:
+                self.fail(order_id, expected_from=inp, reason="no stored label for this order")
+                continue
+            ok, why = label_matches(shipment["label_path"], shipment["label_sha256"])
+            if not ok:
+                self.fail(order_id, expected_from=inp, reason=why, customer_request_id=shipment["customer_request_id"])
+                continue
+            if state in SHIPPED_STATES:
+                self.transition(
+                    order_id, "shipped", expected_from=inp, reason="already shipped at Best Buy: nothing re-sent",
+                    mirakl_state=state, tracking_pin=shipment["tracking_pin"],
+                    best_buy_tracking=payload.get("shipping_tracking"), or23="not sent", or24="not sent",
+                )
+                continue
+            if state != "SHIPPING":
+                self.result.record_waiting(order_id, f"{state} at Best Buy")
+                continue
+            work.append((order_id, payload, shipment))
+
+        def push(item: tuple[str, dict[str, Any], dict[str, Any]]) -> None:
+            self._push(hook, *item)
+
+        self.for_each(work, push, key=lambda item: item[0])
+
+    def _push(self, hook: Any, order_id: str, payload: dict[str, Any], shipment: dict[str, Any]) -> None:
+        carrier = self.settings.carrier_code
+        pin = shipment["tracking_pin"]
+        inp = self.input_status
+        already = payload.get("shipping_tracking") == pin and payload.get("shipping_carrier_code") == carrier
+        or23 = "already set" if already else "sent"
+        try:
+            if not already:
+                self.result.count_call("OR23")
+                hook.set_tracking(order_id, carrier, pin)
+            self.result.count_call("OR24")
+            hook.mark_shipped(order_id)
+        except Exception as exc:
+            kind = classify_api_error(exc)
+            if kind == "config":
+                raise ConfigurationError(f"tracking: Mirakl refused our credentials: {exc}") from exc
+            if kind == "permanent" and "ORDER_INVALID_STATE" in (getattr(exc, "codes", ()) or ()):
+                self._settle_invalid_state(hook, order_id, pin, or23, exc)
+                return
+            if kind == "permanent":
+                self.fail(order_id, expected_from=inp, reason=f"{getattr(exc, 'operation', None) or 'Mirakl'} refused",
+                          tracking_pin=pin, or23=or23, **error_detail(exc))
+                return
+            self.result.record_transient(order_id, str(exc))
+            return
+        self.transition(order_id, "shipped", expected_from=inp, reason="tracking sent and shipment confirmed",
+                        tracking_pin=pin, carrier_code=carrier, or23=or23, or24="sent",
+                        customer_request_id=shipment["customer_request_id"])
+
+    def _settle_invalid_state(self, hook: Any, order_id: str, pin: str, or23: str, exc: BaseException) -> None:
+        """OR23/OR24 said the order is not SHIPPING: read it again and record what it is."""
+        inp = self.input_status
+        try:
+            state = (self.refresh_from_mirakl(hook, [order_id]).get(order_id) or {}).get("order_state")
+        except Exception as read_exc:
+            self.result.record_transient(order_id, f"OR11 after ORDER_INVALID_STATE: {read_exc}")
+            return
+        if state in SHIPPED_STATES:
+            self.transition(order_id, "shipped", expected_from=inp,
+                            reason="Best Buy shows it shipped (our earlier confirmation went through)",
+                            tracking_pin=pin, or23=or23, or24="ORDER_INVALID_STATE", mirakl_state=state)
+        elif state == "CANCELED":
+            self.transition(order_id, "canceled", expected_from=inp, reason="canceled at Best Buy after the label",
+                            mirakl_state=state, label_to_void=True)
+        else:
+            self.fail(order_id, expected_from=inp, reason="Best Buy refused tracking/shipment",
+                      tracking_pin=pin, mirakl_state=state, **error_detail(exc))

@@ -1,0 +1,149 @@
+"""The customer-service inbox through the whole Airflow app: list, conversation, escaping, replies."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from tests.views.conftest import sync_sandbox_thread
+
+CANARY = "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\">"
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def test_list_puts_waiting_conversations_first_with_age_against_the_target(client_for, make_conversation):
+    answered = make_conversation(["Thanks, all good"], waiting_for=None, customer_name="Ann Answered")
+    old = make_conversation(["Where is it?"], waiting_for=timedelta(days=6), customer_name="Olga Oldest")
+    new = make_conversation(["Hello?"], waiting_for=timedelta(minutes=1), customer_name="Nina Newest")
+    agent = client_for("agent")
+
+    waiting = agent.get("/orderflow/inbox/").text
+    assert "Olga Oldest" in waiting and "Nina Newest" in waiting
+    assert "Ann Answered" not in waiting  # "needs reply" is the default filter
+    assert waiting.index("Olga Oldest") < waiting.index("Nina Newest")
+    old_row = waiting[waiting.rindex("<tr", 0, waiting.index("Olga Oldest")) : waiting.index("Olga Oldest")]
+    # Six calendar days hold more than one business day whatever the weekday: late.
+    assert 'class="age-late"' in old_row and "LATE" in old_row
+
+    everything = agent.get("/orderflow/inbox/", params={"filter": "all"}).text
+    assert everything.index("Nina Newest") < everything.index("Ann Answered")
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r'id="count-([a-z-]+)">(\d+)<', everything)}
+    assert counts["all"] >= 3 and 2 <= counts["needs-reply"] < counts["all"]
+    for conversation_id in (answered, old, new):
+        assert f"/orderflow/inbox/conversations/{conversation_id}" in everything
+
+
+def test_filter_by_order_and_hostile_order_ids(client_for, make_conversation, views_sql):
+    mine = make_conversation(["About my order"], order_id="ORD-FILTER-1", customer_name="Fiona Filter")
+    make_conversation(["Other"], order_id="ORD-OTHER-2", customer_name="Otto Other")
+    agent = client_for("agent")
+    html = agent.get("/orderflow/inbox/", params={"order_id": "ORD-FILTER-1"}).text
+    assert "Fiona Filter" in html and "Otto Other" not in html
+    assert f"/orderflow/inbox/conversations/{mine}" in html
+    for hostile in ("' OR '1'='1", "ORD-FILTER-1' --", "'; DELETE FROM conversations; --"):
+        resp = agent.get("/orderflow/inbox/", params={"order_id": hostile})
+        assert resp.status_code == 200
+        assert "Fiona Filter" not in resp.text and "Otto Other" not in resp.text
+    with views_sql.cursor() as cur:
+        cur.execute("SELECT count(*) FROM conversations WHERE order_id IN ('ORD-FILTER-1', 'ORD-OTHER-2')")
+        assert cur.fetchone()[0] == 2
+    # Non-numeric conversation ids never reach SQL.
+    assert agent.get("/orderflow/inbox/conversations/1%20OR%201=1").status_code == 422
+
+
+def test_customer_text_is_escaped_long_messages_fold_auto_replies_are_marked(client_for, make_conversation):
+    long_text = "Paragraph one. " * 200 + "THE-END-MARKER"
+    conversation_id = make_conversation(
+        [CANARY, long_text], customer_name="<b>Bold</b> Name", auto_reply="We got your message (automatic)."
+    )
+    agent = client_for("agent")
+    html = agent.get(f"/orderflow/inbox/conversations/{conversation_id}").text
+    assert "<script>window.__pwned" not in html
+    assert "<img src=x" not in html
+    assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in html
+    assert "<b>Bold</b>" not in html and "&lt;b&gt;Bold&lt;/b&gt;" in html
+    # The long message: a preview, the whole text behind a <details> fold.
+    assert re.search(r"<details class=\"fold\"><summary>Show the whole message \(\d+ characters\)", html)
+    assert html.count("THE-END-MARKER") == 1
+    assert "AUTO-REPLY" in html
+    listing = agent.get("/orderflow/inbox/", params={"filter": "all"}).text
+    assert "<script>window.__pwned" not in listing and "<b>Bold</b>" not in listing
+
+
+def test_conversation_shows_order_status_history_lines_and_tracking_link(client_for, make_order, make_conversation):
+    order_id = make_order([("AUD-NCH-700", 1)])
+    conversation_id = make_conversation(["Has it shipped?"], order_id=order_id, customer_name="Jordan Tremblay")
+    html = client_for("agent").get(f"/orderflow/inbox/conversations/{conversation_id}").text
+    pin = re.search(r"<code>(7\d{15})</code>", html).group(1)
+    assert f"https://www.canadapost-postescanada.ca/track-reperage/en#/resultList?searchFor={pin}" in html
+    assert "label created" in html and "accepted" in html  # status and history
+    assert "AUD-NCH-700" in html
+    # Templates come with their placeholders filled for this conversation.
+    assert f"Your order {order_id} is being prepared for shipping." in html.replace("&#39;", "'")
+    assert "{customer_name}" not in html and "Hello Jordan," in html
+
+
+def test_reply_goes_through_mirakl_and_clears_needs_reply(client_for, mirakl_env, views_store, views_sql):
+    sandbox = mirakl_env
+    thread_id, _ = sandbox.generate_messages(1, new_thread=True)[0]
+    conversation_id = sync_sandbox_thread(views_store, sandbox, thread_id)
+    agent = client_for("agent")
+    page = agent.get(f"/orderflow/inbox/conversations/{conversation_id}")
+    since = len(sandbox.calls("mirakl"))
+    body = "Hello, your order is on its way. <b>not markup</b>"
+    resp = agent.post(
+        f"/orderflow/inbox/conversations/{conversation_id}/reply",
+        data={"csrf_token": _csrf(page.text), "body": body, "template_name": "where_is_my_order"},
+    )
+    assert resp.status_code == 303, resp.text[:1000]
+    m12 = [c for c in sandbox.calls("mirakl", since=since) if c.endpoint == "M12"]
+    assert len(m12) == 1 and m12[0].status in (200, 201) and thread_id in m12[0].path
+    with views_sql.cursor() as cur:
+        cur.execute(
+            "SELECT sender_type, sent_by, sender_name, template_name, body, is_auto_reply FROM messages"
+            " WHERE conversation_id = %s ORDER BY sent_at DESC, message_id DESC LIMIT 1",
+            (conversation_id,),
+        )
+        assert cur.fetchone() == ("SHOP", "agent", "Alex Agent", "where_is_my_order", body, False)
+        cur.execute("SELECT human_reply_needed_since FROM conversations WHERE conversation_id = %s",
+                    (conversation_id,))
+        assert cur.fetchone()[0] is None
+    after = agent.get(resp.headers["location"]).text
+    assert "Reply sent to the customer." in after
+    assert "&lt;b&gt;not markup&lt;/b&gt;" in after
+
+
+def test_a_failed_send_keeps_the_typed_text_and_changes_nothing(client_for, mirakl_env, views_store, views_sql):
+    sandbox = mirakl_env
+    thread_id, _ = sandbox.generate_messages(1, new_thread=True)[0]
+    conversation_id = sync_sandbox_thread(views_store, sandbox, thread_id)
+    agent = client_for("agent")
+    page = agent.get(f"/orderflow/inbox/conversations/{conversation_id}")
+    sandbox.set_faults("mirakl", "M12", error_rate=1.0, error_statuses=[500], count=1)
+    typed = "A carefully typed answer that must not be lost & <kept>."
+    resp = agent.post(
+        f"/orderflow/inbox/conversations/{conversation_id}/reply",
+        data={"csrf_token": _csrf(page.text), "body": typed},
+    )
+    assert resp.status_code == 502
+    assert "Best Buy did not accept the reply" in resp.text
+    assert "A carefully typed answer that must not be lost &amp; &lt;kept&gt;." in resp.text  # in the textarea
+    with views_sql.cursor() as cur:
+        cur.execute("SELECT count(*) FROM messages WHERE conversation_id = %s AND sender_type = 'SHOP'",
+                    (conversation_id,))
+        assert cur.fetchone()[0] == 0
+        cur.execute("SELECT human_reply_needed_since IS NOT NULL FROM conversations WHERE conversation_id = %s",
+                    (conversation_id,))
+        assert cur.fetchone()[0] is True
+
+
+def test_too_short_reply_is_refused_with_the_text_kept(client_for, make_conversation):
+    conversation_id = make_conversation(["Hi"])
+    agent = client_for("agent")
+    page = agent.get(f"/orderflow/inbox/conversations/{conversation_id}")
+    resp = agent.post(f"/orderflow/inbox/conversations/{conversation_id}/reply",
+                      data={"csrf_token": _csrf(page.text), "body": " k "})
+    assert resp.status_code == 400 and "too short" in resp.text
