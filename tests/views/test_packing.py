@@ -208,3 +208,38 @@ def test_hostile_codes_are_just_unknown_codes(client_for, make_order, views_sql,
         assert cur.fetchone()[0] == orders_before
         cur.execute("SELECT barcode FROM pack_scans WHERE order_id = %s", (order_id,))
         assert cur.fetchall() == [(hostile.strip(),)]
+
+
+def test_with_the_pack_gate_on_accepted_orders_are_verified_and_wait_for_their_label(
+    client_for, make_order, views_store, monkeypatch
+):
+    from orderflow.views import common
+
+    monkeypatch.setenv("ORDERFLOW_PACK_VERIFY_GATE", "true")
+    common.reset_caches()
+    try:
+        order_id = make_order([("AUD-TWS-200", 1)], status="accepted")
+        client = client_for("packer")
+        assert order_id in client.get("/orderflow/packing/").text
+        station = Station(client, order_id)
+        result = station.scan(barcodes("AUD-TWS-200")[0][0])
+        assert result["progress"]["complete"] is True and result["packed"] is False
+        assert views_store.current_status(order_id) == "accepted"  # accepted -> packed is not a transition
+        refused = station.post("complete", {})
+        assert refused.status_code == 409 and "label" in refused.json()["error"]
+    finally:
+        monkeypatch.delenv("ORDERFLOW_PACK_VERIFY_GATE")
+        common.reset_caches()
+
+
+def test_a_fully_verified_order_is_finished_once_its_label_exists(client_for, make_order, views_store):
+    """Pack-verify gate: verified while `accepted`; when the label arrives the page offers Finish."""
+    order_id = make_order([("AUD-TWS-200", 1)])  # label_created
+    client = client_for("packer")
+    # Scans recorded earlier (as while the order was accepted), without packing.
+    views_store.record_scans(order_id, [("early-1", barcodes("AUD-TWS-200")[0][0])], packer="packer",
+                             packable_statuses=("label_created",), pack_when_complete=False)
+    station = Station(client, order_id)
+    assert 'id="finish"' in station.page.text
+    done = station.post("complete", {})
+    assert done.status_code == 200 and views_store.current_status(order_id) == "packed"

@@ -105,7 +105,10 @@ def _conversation_context(store: OrderStore, conversation_id: int) -> dict[str, 
         pin = shipment.get("tracking_pin")
         shipment["tracking_url"] = s.tracking_url_template.replace("{pin}", pin) if pin else None
     placeholder_values = templates.order_context(
-        customer_name=conversation.get("customer_firstname") or conversation.get("customer_name"),
+        # "Hello Jordan": the first name from Mirakl's customer, else the order's (templates falls
+        # back to it when this is empty), else the thread's display name.
+        customer_name=conversation.get("customer_firstname")
+        or (None if order and order.get("customer_firstname") else conversation.get("customer_name")),
         order=order,
         shipments=shipments,
         shop_name=s.shop_name,

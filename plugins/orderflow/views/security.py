@@ -109,7 +109,7 @@ def page_url_for_next(request: Request) -> str:
     path = request.url.path
     # After logging in the browser comes back with GET: a POST target is not a page, its page is.
     if request.method != "GET":
-        path = path.rsplit("/", 1)[0] + "/"
+        path = path.rsplit("/", 1)[0]  # .../orders/X/scans -> the order page .../orders/X
     query = f"?{request.url.query}" if request.method == "GET" and request.url.query else ""
     return path + query
 

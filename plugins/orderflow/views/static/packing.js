@@ -220,6 +220,16 @@
     });
   }
 
+  var finish = document.getElementById("finish");
+  if (finish) {
+    finish.addEventListener("click", function () {
+      post(station.dataset.completeUrl, {}).then(function (data) {
+        if (data._status === 200) { finish.hidden = true; updateProgress(data.progress); markPacked(); }
+        else { beep(false); show("error", data.error || "Not packed"); }
+      });
+    });
+  }
+
   if (packed) { var p = document.querySelector(".btn-print"); if (p) { p.focus(); } }
   else { keepFocus(); }
   setPending();
