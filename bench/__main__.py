@@ -42,8 +42,8 @@ PARTS = {
     "pipeline": ("pipeline", "api_efficiency", "memory"),
     "limits": ("limits",),
 }
-QUICK = {"orders": 40, "db_orders": 20_000, "db_history": 100_000, "repeat": 5, "startup_runs": 2,
-         "baseline_sample": 10, "limits_seconds": 20, "limits_orders": 20}
+QUICK = {"orders": 20, "db_orders": 5_000, "db_history": 25_000, "repeat": 3, "startup_runs": 1,
+         "baseline_sample": 5, "limits_seconds": 5, "limits_orders": 10, "alt_workers": 0}
 
 
 def log(message: str) -> None:
@@ -66,6 +66,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--limits-orders", type=int, default=120, help="orders waiting for a label in the limits run")
     p.add_argument("--max-workers", type=int, default=None,
                    help="ORDERFLOW_MAX_WORKERS for the pipeline (default: the product's setting)")
+    p.add_argument("--alt-workers", type=int, default=16,
+                   help="also run the pipeline with ORDERFLOW_MAX_WORKERS=this (0: skip; default 16)")
     p.add_argument("--only", default="", help=f"comma-separated parts to run: {', '.join(PARTS)}")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of every part in about a minute")
     p.add_argument("--keep-db", action="store_true", help="keep the scale database (of_bench_scale_<n>) afterwards")
@@ -134,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         from bench import pipeline as mod
 
         mod.run(sections["pipeline"], sections["api_efficiency"], sections["memory"], orders=args.orders,
-                latency_ms=args.latency_ms, max_workers=args.max_workers, baseline=shared.get("baseline"), log=log)
+                latency_ms=args.latency_ms, max_workers=args.max_workers, baseline=shared.get("baseline"),
+                alt_workers=args.alt_workers, log=log)
 
     def limits() -> None:
         from bench import limits as mod

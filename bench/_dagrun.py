@@ -2,9 +2,9 @@
 
 ``python -m bench._dagrun <output.json> [--migrate] [--warmup]``. With ``--warmup`` a first run over
 whatever the sandbox holds absorbs dag.test()'s one-time start-up; the child then writes
-``<output.json>.ready`` and waits for the parent's ``<output.json>.go`` before the measured run. The environment (Airflow
-home, metadata DB, connections to the sandbox, ORDERFLOW_* settings) is set by the parent before
-this process starts, so Airflow reads it on first import, as a worker would.
+``<output.json>.ready`` and waits for the parent's ``<output.json>.go`` before the measured run.
+The environment (Airflow home, metadata DB, connections to the sandbox, ORDERFLOW_* settings) is
+set by the parent before this process starts, so Airflow reads it on first import, as a worker would.
 
 Writes: every task instance (state, try, start/end, duration, RSS peak while it ran), the run's
 state and wall time, and the process's peak RSS. A sampler thread reads ``/proc/self/status``
@@ -88,9 +88,11 @@ def main(argv: list[str]) -> int:
     rss_before = rss_kib()
     sampler = Sampler()
     sampler.start()
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.time()
     dag_run = dag.test(mark_success_pattern=mark_success)
     t1 = time.time()
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     sampler.stop()
 
     from airflow import settings
@@ -126,6 +128,7 @@ def main(argv: list[str]) -> int:
         "task_instances": [row(ti) for ti in tis],
         "earlier_tries": [row(ti) for ti in earlier_tries],
         "wall_s": t1 - t0,
+        "cpu_s": (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime),
         "dag_test_start": t0,
         "dag_test_end": t1,
         "setup_s": t0 - t_start,

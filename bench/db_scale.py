@@ -287,8 +287,9 @@ def generate_chunks(plan: Plan, chunk: int = 25_000) -> Iterator[tuple[dict[str,
                     sent = sent + timedelta(hours=1 + k)
                     if sent > plan.now:
                         sent = plan.now - timedelta(seconds=n - i + k)
+                    name = fn if sender == "CUSTOMER" else "Shop"
                     msg_rows.append(
-                        f"{message_id}\tM{message_id}\t{conversation_id}\t{sender}\t{fn if sender == 'CUSTOMER' else 'Shop'}\t"
+                        f"{message_id}\tM{message_id}\t{conversation_id}\t{sender}\t{name}\t"
                         f"Question about order {oid}, message {k + 1}\t{_ts(sent)}\t{'t' if auto else 'f'}\t\\N\t"
                         f"{'agent' if sender == 'SHOP' and not auto else chr(92) + 'N'}\t"
                         f"{'auto_ack' if auto else chr(92) + 'N'}\t{{}}\t{_ts(sent)}\n"
@@ -598,19 +599,18 @@ def grafana_probes() -> list[Probe]:
         m = re.fullmatch(r"now-(\d+)([smhdw])", frm)
         start = end - timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)]) if m else end - timedelta(days=7)
 
-        def walk(panels: list[dict[str, Any]], board_name: str = path.stem) -> None:
-            for panel in panels:
-                walk(panel.get("panels") or [])
-                for target in panel.get("targets") or []:
-                    uid = ((target.get("datasource") or panel.get("datasource") or {}).get("uid"))
-                    sql = target.get("rawSql")
-                    if not sql or uid != ORDER_DB_GRAFANA_UID:
-                        continue
-                    title = expand_grafana(panel.get("title", "?"), variables, start, end)
-                    out.append(Probe(f"grafana {board_name}: {title}", expand_grafana(sql, variables, start, end),
-                                     None, "grafana", None, source=f"{path.name}"))
-
-        walk(board.get("panels") or [])
+        panels = list(board.get("panels") or [])
+        while panels:
+            panel = panels.pop(0)
+            panels.extend(panel.get("panels") or [])  # rows hold panels
+            for target in panel.get("targets") or []:
+                uid = (target.get("datasource") or panel.get("datasource") or {}).get("uid")
+                sql = target.get("rawSql")
+                if not sql or uid != ORDER_DB_GRAFANA_UID:
+                    continue
+                title = expand_grafana(panel.get("title", "?"), variables, start, end)
+                out.append(Probe(f"grafana {path.stem}: {title}", expand_grafana(sql, variables, start, end),
+                                 None, "grafana", None, source=path.name))
     return out
 
 
@@ -730,12 +730,12 @@ def run(section: Section, *, orders: int, history: int, repeat: int, keep: bool 
             log(f"db_scale: generating {orders:,} orders / {history:,} history rows into {name} (COPY)")
             loaded = load(conn, Plan(orders, history), log)
             section.details["load"] = loaded
-            c = loaded["counts"]
+            c, t = loaded["counts"], loaded["timings_s"]
             section.add("orders loaded", c["orders"], "rows")
             section.add("history rows loaded", c["history"], "rows")
-            section.add("load: generate + COPY + index + VACUUM ANALYZE", loaded["timings_s"]["total_s"], "s",
-                        note=f"waiting for the generator {loaded['timings_s']['generate_s']} s, COPY {loaded['timings_s']['copy_s']} s,"
-                             f" indexes {loaded['timings_s']['index_s']} s")
+            section.add("load: generate + COPY + index + VACUUM ANALYZE", t["total_s"], "s",
+                        note=f"waiting for the generator {t['generate_s']} s, COPY {t['copy_s']} s,"
+                             f" indexes {t['index_s']} s, VACUUM ANALYZE {t['vacuum_analyze_s']} s")
             section.add("order_status_history size", loaded["sizes_mb"]["order_status_history"], "MB")
             log("db_scale: timing queries")
             results = time_queries(conn, repeat, c["history"], log=log)

@@ -63,18 +63,27 @@ def order_database(tag: str) -> Iterator[str]:
         pg.drop_database(server, name)
 
 
-@contextmanager
-def metadata_database(tag: str) -> Iterator[str]:
-    """An empty database for Airflow's metadata (the child migrates it); dropped on exit."""
+_METADATA: dict[str, Any] = {}
+
+
+def metadata_database() -> tuple[str, bool]:
+    """(URL, needs migrating) of this bench process's Airflow metadata database.
+
+    One database serves every DAG run of the suite (each run has its own run id), so Airflow's
+    migration (several seconds) is paid once; it is dropped when the process exits.
+    """
+    import atexit
+
     from tools import pg
 
+    if "url" in _METADATA:
+        return _METADATA["url"], False
     server, _ = pg.ensure_server()
-    name = f"of_bench_{tag}_af_{os.getpid()}"
+    name = f"of_bench_af_{os.getpid()}"
     pg.create_database(server, name, drop_first=True)
-    try:
-        yield server.url(name, "postgresql+psycopg2")
-    finally:
-        pg.drop_database(server, name)
+    atexit.register(pg.drop_database, server, name)
+    _METADATA["url"] = server.url(name, "postgresql+psycopg2")
+    return _METADATA["url"], True
 
 
 def connections(sb: Any, *, mirakl_limits: dict[str, float] | None, canadapost_limits: dict[str, float] | None,

@@ -14,8 +14,10 @@ hooks' client-side limits are switched off to match the unlimited sandbox). Then
 
 from __future__ import annotations
 
+import os
 import resource
 import tempfile
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -42,14 +44,15 @@ def order_ids_per_call(call: dict[str, Any]) -> int:
     return len(ids[0].split(",")) if ids else 0
 
 
-def run(pipe: Section, api: Section, mem: Section, *, orders: int, latency_ms: float, max_workers: int | None,
-        baseline: dict[str, Any] | None, log: Callable[[str], None] = print) -> None:
+def measure(orders: int, latency_ms: float, max_workers: int | None,
+            log: Callable[[str], None]) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, int], dict[str, Any]]:
+    """One measured DAG run over ``orders`` sandbox orders: (child result, calls, final statuses, extras)."""
     from sandbox.testing import running_sandbox
 
     settings = {"ORDERFLOW_MAX_WORKERS": str(max_workers)} if max_workers else {}
+    extra: dict[str, Any] = {"settings_overrides": settings}
     with (
         benv.order_database("pipe") as order_db,
-        benv.metadata_database("pipe") as metadata_db,
         tempfile.TemporaryDirectory(prefix="orderflow-bench-pipe-") as home,
         running_sandbox(seed=8, debit_delay=0.05, rate_limits=False) as sb,
     ):
@@ -57,23 +60,60 @@ def run(pipe: Section, api: Section, mem: Section, *, orders: int, latency_ms: f
         sb.set_faults("canadapost", "*", latency_ms=latency_ms)
         conns = benv.connections(sb, mirakl_limits=benv.MIRAKL_NO_LIMITS,
                                  canadapost_limits=benv.CANADAPOST_NO_LIMITS)
+        metadata_db, migrate = benv.metadata_database()
         environ = benv.airflow_env(home, order_db=order_db, metadata_db=metadata_db, conns=conns,
                                    settings=settings)
-        log(f"pipeline: dag.test() over {orders} orders, {latency_ms:g} ms per API call (child process)")
+        log(f"pipeline: dag.test() over {orders} orders, {latency_ms:g} ms per API call, "
+            f"max_workers={max_workers or 'default'} (child process)")
+
+        def go() -> None:
+            sb.generate_orders(orders)
+            extra["sandbox_cpu_start"] = time.process_time()
+
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        result = benv.run_dag_test(environ, migrate=True, timeout=max(900, orders * 2), log=log,
-                                   before_measured_run=lambda: sb.generate_orders(orders))
+        result = benv.run_dag_test(environ, migrate=migrate, timeout=max(900, orders * 2), log=log,
+                                   before_measured_run=go)
+        extra["sandbox_cpu_s"] = time.process_time() - extra.pop("sandbox_cpu_start", time.process_time())
         after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        extra["children_maxrss_mib"] = (after / 1024) if after > before else None
         started = result["dag_test_start"]
         calls = [c for c in benv.call_rows(sb, "mirakl") + benv.call_rows(sb, "canadapost") if c["ts"] >= started]
         statuses = benv.final_statuses(order_db)
+    return result, calls, statuses, extra
+
+
+def run(pipe: Section, api: Section, mem: Section, *, orders: int, latency_ms: float, max_workers: int | None,
+        baseline: dict[str, Any] | None, alt_workers: int = 0, log: Callable[[str], None] = print) -> None:
+    result, calls, statuses, extra = measure(orders, latency_ms, max_workers, log)
     report(pipe, api, mem, result, calls, statuses, orders=orders, latency_ms=latency_ms, baseline=baseline,
-           children_maxrss_mib=(after / 1024) if after > before else None, settings=settings)
+           children_maxrss_mib=extra["children_maxrss_mib"], settings=extra["settings_overrides"],
+           sandbox_cpu_s=extra["sandbox_cpu_s"])
+    if alt_workers:
+        # What the concurrency setting buys: the same run with ORDERFLOW_MAX_WORKERS raised.
+        alt, _, alt_statuses, alt_extra = measure(orders, latency_ms, alt_workers, log)
+        steps = sum((t["duration_s"] or 0) for t in alt["task_instances"] if benv.step_of(t["task_id"])
+                    in benv.ORDER_STEPS)
+        shipped = alt_statuses.get("shipped", 0)
+        pipe.add(f"with ORDERFLOW_MAX_WORKERS={alt_workers}: order steps, summed", round(steps, 1), "s",
+                 note=", ".join(f"{benv.step_of(t['task_id'])} {t['duration_s']:.1f} s" for t in alt["task_instances"]
+                                if benv.step_of(t["task_id"]) in benv.ORDER_STEPS and t["duration_s"]))
+        pipe.add(f"with ORDERFLOW_MAX_WORKERS={alt_workers}: orders per minute", round(shipped / (steps / 60), 1)
+                 if steps else None, "orders/min", note=f"{shipped} shipped")
+        if baseline and baseline.get("seconds_at_n") and steps:
+            pipe.add(f"with ORDERFLOW_MAX_WORKERS={alt_workers}: speed-up vs serial baseline",
+                     round(baseline["seconds_at_n"] / steps, 1), "x", f">= {RATIO_TARGET:g}")
+        cpu = alt["cpu_s"] + alt_extra["sandbox_cpu_s"]
+        pipe.add(f"with ORDERFLOW_MAX_WORKERS={alt_workers}: CPU busy (orderflow + sandbox)",
+                 round(100 * cpu / (alt["wall_s"] * (os.cpu_count() or 1)), 0), "% of all cores",
+                 note=f"{alt['cpu_s']:.0f} s + {alt_extra['sandbox_cpu_s']:.0f} s CPU in {alt['wall_s']:.0f} s wall")
+        pipe.details["alt_workers"] = {"max_workers": alt_workers, "task_instances": alt["task_instances"],
+                                       "final_statuses": alt_statuses, "cpu_s": alt["cpu_s"],
+                                       "sandbox_cpu_s": alt_extra["sandbox_cpu_s"], "wall_s": alt["wall_s"]}
 
 
 def report(pipe: Section, api: Section, mem: Section, result: dict[str, Any], calls: list[dict[str, Any]],
            statuses: dict[str, int], *, orders: int, latency_ms: float, baseline: dict[str, Any] | None,
-           children_maxrss_mib: float | None, settings: dict[str, str]) -> None:
+           children_maxrss_mib: float | None, settings: dict[str, str], sandbox_cpu_s: float = 0.0) -> None:
     tis = result["task_instances"]
     by_step = {benv.step_of(t["task_id"]): t for t in tis}
     windows = [(benv.step_of(t["task_id"]), t["start"], t["end"]) for t in tis + result["earlier_tries"]
@@ -106,6 +146,11 @@ def report(pipe: Section, api: Section, mem: Section, result: dict[str, Any], ca
     pipe.add("orders per minute end to end (order steps)", round(per_minute, 1) if per_minute else None, "orders/min")
     pipe.add("orders per minute over the whole DAG run", round(shipped / (result["wall_s"] / 60), 1)
              if result["wall_s"] else None, "orders/min")
+    cpu = result["cpu_s"] + sandbox_cpu_s
+    pipe.add("CPU busy during the run (orderflow + sandbox)",
+             round(100 * cpu / (result["wall_s"] * (os.cpu_count() or 1)), 0), "% of all cores",
+             note=f"dag.test process {result['cpu_s']:.0f} s + sandbox {sandbox_cpu_s:.0f} s CPU in "
+                  f"{result['wall_s']:.0f} s wall on {os.cpu_count()} cores")
     retries = len(result["earlier_tries"])
     pipe.add("task instances used", len(tis) + retries, "",
              note=f"{len(tis)} task instances ({', '.join(sorted(t['task_id'] for t in tis))}); {retries} retries")

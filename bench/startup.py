@@ -77,7 +77,8 @@ def run(section: Section, *, runs: int, log: Callable[[str], None] = print) -> N
             ("plugin import (plugins/orderflow_plugin.py)", PLUGIN, ""),
         ):
             own, cold, last = [], [], {}
-            _time(script, arg, env)  # warm the OS file cache and __pycache__ once
+            if runs > 1:
+                _time(script, arg, env)  # warm the OS file cache and __pycache__ once
             for _ in range(runs):
                 seconds, total, last = _time(script, arg, env)
                 own.append(seconds)
@@ -87,7 +88,7 @@ def run(section: Section, *, runs: int, log: Callable[[str], None] = print) -> N
             if last.get("errors"):
                 note += f"; IMPORT ERRORS {last['errors']}"
             section.add(label, round(statistics.median(own), 3), "s", f"< {TARGET_S}", note=note)
-            section.add(f"  cold process total (interpreter + Airflow + ours)", round(statistics.median(cold), 2),
+            section.add("  cold process total (interpreter + Airflow + ours)", round(statistics.median(cold), 2),
                         "s", note="information: includes Airflow's own import")
             section.details[label] = {"runs_s": [round(x, 4) for x in own], "cold_total_s": [round(x, 3) for x in cold],
                                       **{k: v for k, v in last.items() if k != "seconds"}}

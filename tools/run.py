@@ -47,6 +47,20 @@ def log(message: str) -> None:
     print(f"[orderflow] {message}", flush=True)
 
 
+# Users the demo creates once: an admin, a packer (with the override permission) and an agent.
+DEMO_USERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("admin", ("Admin",)),
+    ("packer", ("Packer", "Pack Supervisor")),
+    ("agent", ("Agent",)),
+)
+
+
+def save_secrets(values: dict[str, str]) -> None:
+    path = STATE / "secrets.json"
+    path.write_text(json.dumps(values, indent=2))
+    path.chmod(0o600)
+
+
 def load_secrets() -> dict[str, str]:
     path = STATE / "secrets.json"
     if path.exists():
@@ -58,8 +72,7 @@ def load_secrets() -> dict[str, str]:
         "fernet_key": _fernet_key(),
     }
     STATE.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(values, indent=2))
-    path.chmod(0o600)
+    save_secrets(values)
     return values
 
 
@@ -181,15 +194,21 @@ def main() -> int:
     run_step([py, "-m", "orderflow.db", "upgrade"], env, "migrating the orderflow database")
     run_step([airflow, "db", "migrate"], env, "migrating Airflow's metadata database (first time: ~10 s)")
     run_step([py, "-m", "orderflow.setup", "roles"], env, "creating roles Packer and Agent")
-    created = subprocess.run(
-        [py, "-m", "orderflow.setup", "user", "--username", "admin", "--role", "Admin",
-         "--password", keys["admin_password"], "--if-missing"],
-        env=env, cwd=REPO, capture_output=True, text=True,
-    )
-    if created.returncode != 0:
-        sys.stderr.write(created.stdout + created.stderr)
-        raise SystemExit("[orderflow] failed: creating the admin user")
-    admin_is_new = "created" in created.stdout
+    new_users: list[tuple[str, str, str]] = []
+    for username, roles in DEMO_USERS:
+        password = keys.setdefault(f"{username}_password", secrets.token_urlsafe(12))
+        role_args = [arg for role in roles for arg in ("--role", role)]
+        created = subprocess.run(
+            [py, "-m", "orderflow.setup", "user", "--username", username, *role_args,
+             "--password", password, "--if-missing"],
+            env=env, cwd=REPO, capture_output=True, text=True,
+        )
+        if created.returncode != 0:
+            sys.stderr.write(created.stdout + created.stderr)
+            raise SystemExit(f"[orderflow] failed: creating the user {username}")
+        if ": created" in created.stdout:
+            new_users.append((username, "+".join(roles), password))
+    save_secrets(keys)
 
     children: list[tuple[str, subprocess.Popen]] = []
     if USE_SANDBOX:
@@ -239,9 +258,9 @@ def main() -> int:
 
     base = f"http://127.0.0.1:{AIRFLOW_PORT}"
     print()
-    log(f"Airflow UI         {base}/   (user admin)")
-    if admin_is_new:
-        log(f"admin password     {keys['admin_password']}   (shown once; also in {STATE / 'secrets.json'})")
+    log(f"Airflow UI         {base}/")
+    for username, roles, password in new_users:
+        log(f"user {username:<9} ({roles}) password {password}   (shown once; kept in {STATE / 'secrets.json'})")
     log(f"Packing station    {base}/orderflow/packing/")
     log(f"Inbox              {base}/orderflow/inbox/")
     if USE_SANDBOX:

@@ -51,7 +51,11 @@ class Settings:
     # batches and concurrency inside a task
     batch_size: int = 100                   # orders per claim / per OR11 order_ids call (max 100)
     max_workers: int = 4                    # parallel API calls inside one task
-    claim_ttl_seconds: int = 1800           # a dead worker's claims expire after this
+    # A dead worker's claims expire after this. It must outlive a try that runs to its
+    # execution_timeout (task_timeout_minutes): a claim expiring under a live try lets an
+    # overlapping run work the same order. The steps enforce timeout + CLAIM_TTL_MARGIN_SECONDS
+    # as a floor; a killed try's own retry takes its claims back at once, whatever the TTL.
+    claim_ttl_seconds: int = 2400
     # ingest
     ingest_overlap_minutes: int = 10        # re-read this much before the watermark (Mirakl's safety delta)
     ingest_initial_lookback_days: int = 14

@@ -93,12 +93,16 @@ def ensure_user(
     first_name: str | None = None,
     last_name: str = "",
     email: str | None = None,
+    if_missing: bool = False,
 ) -> bool:
     """Create the user with these roles, or set the roles and password of an existing one.
 
-    Returns True when the user was created.
+    With ``if_missing`` an existing user is left exactly as it is (``make run`` must not reset a
+    password someone changed). Returns True when the user was created.
     """
     with _application_builder() as appbuilder:
+        if if_missing and appbuilder.sm.find_user(username=username) is not None:
+            return False
         return ensure_user_on(
             appbuilder.sm, username, roles, password, first_name=first_name, last_name=last_name, email=email
         )
@@ -185,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     user.add_argument("--first-name")
     user.add_argument("--last-name", default="")
     user.add_argument("--email")
+    user.add_argument("--if-missing", action="store_true", help="leave an existing user untouched")
     args = parser.parse_args(argv)
 
     if args.command == "roles":
@@ -195,9 +200,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "user":
         created = ensure_user(
             args.username, args.role, args.password,
-            first_name=args.first_name, last_name=args.last_name, email=args.email,
+            first_name=args.first_name, last_name=args.last_name, email=args.email, if_missing=args.if_missing,
         )
-        print(f"user {args.username}: {'created' if created else 'updated'} with roles {', '.join(args.role)}")
+        if created:
+            print(f"user {args.username}: created with roles {', '.join(args.role)}")
+        elif args.if_missing:
+            print(f"user {args.username}: exists, left unchanged")
+        else:
+            print(f"user {args.username}: updated with roles {', '.join(args.role)}")
     return 0
 
 

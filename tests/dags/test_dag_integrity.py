@@ -1,8 +1,9 @@
-"""The DAG folder parses cleanly, quickly and without touching the network."""
+"""The DAG folder parses cleanly, lightly and without touching the network."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import socket
 import subprocess
@@ -48,28 +49,37 @@ def test_no_import_errors_and_no_network(dagbag) -> None:
     assert attempts == []
 
 
-def test_parses_fast_in_a_cold_process() -> None:
-    """Time a DagBag fill in a fresh interpreter (Airflow itself imported first, as in the DAG
-    processor), with sockets refused: nothing of ours is cached, nothing reaches the network."""
+# What a parse must not pull in: I/O layers and heavy libraries belong to task run time. (How long a
+# parse takes is a number for bench/startup.py, which reports it against the 0.5 s target; a wall-
+# clock assertion here would only measure how busy the test machine is.)
+HEAVY_AT_PARSE = ("orderflow.hooks", "orderflow.store", "orderflow.views", "psycopg2", "lxml", "pypdf",
+                  "requests", "tenacity", "sandbox")
+
+
+def test_parse_in_a_cold_process_stays_light_and_offline() -> None:
+    """Fill a DagBag in a fresh interpreter (Airflow itself imported first, as in the DAG processor),
+    with sockets refused: no import error, nothing reaches the network, and the DAG file imports
+    none of the run-time machinery (hooks, store, DB driver, XML/PDF/HTTP libraries)."""
     script = f"""
-import socket, sys, time
+import json, socket, sys
 from airflow.dag_processing.dagbag import DagBag
 def refuse(self, address):
     raise OSError(f"network blocked: {{address!r}}")
 socket.socket.connect = refuse
 socket.socket.connect_ex = refuse
-started = time.perf_counter()
+before = set(sys.modules)
 bag = DagBag(dag_folder={str(DAGS)!r})
-elapsed = time.perf_counter() - started
 assert not bag.import_errors, bag.import_errors
 assert "orderflow_core" in bag.dags
-print(f"{{elapsed:.4f}}")
+print(json.dumps(sorted(set(sys.modules) - before)))
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                          env=os.environ.copy())
     assert out.returncode == 0, out.stderr[-2000:]
-    seconds = float(out.stdout.strip().splitlines()[-1])
-    assert seconds < 0.5, f"DAG folder took {seconds:.3f}s to parse"
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert "orderflow.operators" in loaded  # the check saw our imports at all
+    heavy = [m for m in loaded if any(m == h or m.startswith(h + ".") for h in HEAVY_AT_PARSE)]
+    assert heavy == [], f"parsing the DAG imported run-time modules: {heavy}"
 
 
 def test_core_dag_shape(dagbag) -> None:
@@ -94,6 +104,19 @@ def test_core_dag_shape(dagbag) -> None:
     # the verdict task sees every step, so a failed step makes the run red
     verdict = dag.get_task("run_verdict")
     assert set(chain) | {"messaging.auto_reply"} <= verdict.upstream_task_ids
+
+
+def test_claims_outlive_every_order_step_timeout(dagbag) -> None:
+    """A try stopped by its execution_timeout must still hold its claims (see OrderStepOperator)."""
+    from orderflow.operators.base import OrderStepOperator
+    from orderflow.settings import Settings
+
+    steps = [t for t in dagbag[0].dags["orderflow_core"].tasks if isinstance(t, OrderStepOperator)]
+    assert {t.task_id for t in steps} >= {"acceptance.accept_orders", "shipping.buy_labels",
+                                           "tracking.push_tracking"}
+    for task in steps:
+        task.settings = Settings.from_environment()
+        assert task.claim_ttl_seconds() > task.execution_timeout.total_seconds(), task.task_id
 
 
 def test_schedule_comes_from_settings(no_network, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -188,7 +188,27 @@ def test_create_shipment_adopts_an_existing_shipment_without_posting(cp, sleeps)
     cp.on("GET", f"{cp.shipments_path}/111", cp.info("111"))
     info = make_hook(sleeps).create_shipment(shipment_request())
     assert info.shipment_id == "111"
+    assert info.adopted is True  # found by the look-up, not bought by this call
     assert cp.api_requests("POST") == []
+
+
+def test_a_voided_shipment_is_never_adopted(cp, sleeps):
+    """A look-up that finds only a voided shipment (readable, status voided) finds nothing: adopting
+    it would hand a dead label and PIN to the packer and to Best Buy."""
+    voided = cp.info("111")
+    if cp.api == "xml":
+        voided = Reply(voided.status, voided.body.replace(b"<shipment-status>created<", b"<shipment-status>voided<"),
+                       voided.headers)
+    else:
+        voided = Reply(voided.status, {**voided.body, "shipmentStatus": "voided"})
+    cp.on("GET", cp.shipments_path, cp.listing("111"))
+    cp.on("GET", f"{cp.shipments_path}/111", voided)
+    cp.on("POST", cp.shipments_path, cp.info("222"))
+    hook = make_hook(sleeps)
+    assert hook.find_shipments(customer_request_id="252884385-A") == []
+    info = hook.create_shipment(shipment_request())
+    assert (info.shipment_id, info.adopted) == ("222", False)
+    assert len(cp.api_requests("POST")) == 1
 
 
 def test_commit_then_drop_is_recovered_by_lookup_not_by_a_second_post(cp, sleeps):
@@ -203,9 +223,21 @@ def test_commit_then_drop_is_recovered_by_lookup_not_by_a_second_post(cp, sleeps
     cp.on("POST", cp.shipments_path, post)
     info = make_hook(sleeps).create_shipment(shipment_request())
     assert info.shipment_id == "222"
+    assert info.adopted is True  # the caller can tell "adopted after a lost answer" from "created"
     assert len(cp.api_requests("POST")) == 1
     methods = [r.method for r in cp.api_requests()]
     assert methods == ["GET", "POST", "GET", "GET"]  # look-up, POST, look-up, follow the link
+
+
+def test_a_refused_lookup_after_a_lost_answer_stays_outcome_unknown(cp, sleeps):
+    """The POST's answer is lost and the look-up is refused (400): nothing proves the label was not
+    bought, so the caller must get "outcome unknown" (keep the intent), never a refusal of the create."""
+    cp.on("POST", cp.shipments_path, Reply(drop=True))
+    cp.on("GET", cp.shipments_path, cp.error(400, ("9999", "bad request id")))
+    with pytest.raises(ShipmentOutcomeUnknown) as err:
+        make_hook(sleeps).create_shipment(shipment_request(), look_up_first=False)
+    assert err.value.status == 400
+    assert len(cp.api_requests("POST")) == 1
 
 
 def test_5xx_after_sending_posts_again_only_after_the_lookup_proves_none(cp, sleeps):
@@ -213,6 +245,7 @@ def test_5xx_after_sending_posts_again_only_after_the_lookup_proves_none(cp, sle
     cp.on("POST", cp.shipments_path, cp.error(503, ("Server", "busy")), cp.info("333"))
     info = make_hook(sleeps).create_shipment(shipment_request(), look_up_first=False)
     assert info.shipment_id == "333"
+    assert info.adopted is False  # the look-up proved none; the second POST bought it
     methods = [r.method for r in cp.api_requests()]
     assert methods == ["POST", "GET", "POST"]
 

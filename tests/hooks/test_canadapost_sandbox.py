@@ -171,6 +171,12 @@ def test_exactly_one_shipment_at_the_carrier(sandbox, api, sleeps, fault):
     start = mark(sandbox)
     info = hook(sleeps, timeout=(2.0, 0.5)).create_shipment(shipment_request(rid))
     assert active_at_carrier(sandbox, rid) == [info.shipment_id]
+    # A fault after the carrier acted means the shipment was adopted by the look-up, not bought
+    # by the POST whose answer came through.
+    # (A malformed body is a real answer cut after the carrier acted: adopted too.)
+    acted_then_lost = any(fault.get(k) for k in ("drop_rate", "error_after_commit", "hang_after_commit",
+                                                 "malformed_rate"))
+    assert info.adopted is bool(acted_then_lost)
     assert sandbox.state("canadapost")["shipments_by_customer_request_id"][rid] == [info.shipment_id]
     posts = calls(sandbox, "create_shipment", start)
     lookups = calls(sandbox, "get_shipments", start, until=lambda rs: len(rs) >= len(posts))
@@ -195,6 +201,7 @@ def test_rerun_adopts_the_shipment_of_a_dead_worker(sandbox, api, sleeps):
     first = hook(sleeps).create_shipment(shipment_request(rid), look_up_first=False)
     again = hook(sleeps).create_shipment(shipment_request(rid))  # a re-run that finds the intent row
     assert again.shipment_id == first.shipment_id
+    assert first.adopted is False and again.adopted is True
     assert active_at_carrier(sandbox, rid) == [first.shipment_id]
 
 

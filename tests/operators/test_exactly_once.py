@@ -65,6 +65,13 @@ def test_commit_then_drop_on_create_buys_once(env: Env) -> None:
     assert len(dropped) == 1
     # The hook looked the id up after the lost answer instead of POSTing again.
     assert len(env.sb.calls("canadapost", "create_shipment")) == 3
+    # ... and the history tells which order's shipment was adopted after the lost answer.
+    details = {i: env.store.history(i)[-1]["detail"] for i in ids}
+    adopted = sorted(i for i, d in details.items() if d["adopted"] is True)
+    assert len(adopted) == 1, details
+    assert details[adopted[0]]["shipment"] == "adopted: found at Canada Post after a lost create answer"
+    assert {d["shipment"] for i, d in details.items() if i not in adopted} == {"created"}
+    assert all(d["adopted"] is False for i, d in details.items() if i not in adopted)
     run(PushTrackingOperator, run_id="manual__t", task_id="tracking.push_tracking")
     assert {env.statuses()[i] for i in ids} == {"shipped"}
 
@@ -116,6 +123,7 @@ def test_worker_killed_between_the_answer_and_our_commit(env: Env) -> None:
     assert_one_shipment_each(env, ids)
     adopted = [i for i in ids if env.store.history(i)[-1]["detail"]["shipment"].startswith("adopted")]
     assert set(adopted) == {crid.rsplit("-", 1)[0] for crid in bought}
+    assert all(env.store.history(i)[-1]["detail"]["adopted"] is True for i in adopted)
     run(PushTrackingOperator, run_id="scheduled__r1", task_id="tracking.push_tracking")
     mirakl = env.sb.state("mirakl")["orders"]
     assert {mirakl[i]["ship_confirmations"] for i in ids} == {1}

@@ -65,6 +65,59 @@ def test_ingest_gives_first_statuses_and_moves_the_watermark(env: Env) -> None:
     assert len(env.store.history(ids[2])) == 1
 
 
+def test_ingest_flags_the_label_of_an_accepted_order_best_buy_then_canceled(env: Env) -> None:
+    """An ``accepted`` order can hold a shipment row (an intent a lost create answer left, or a
+    shipment whose label is not stored yet): canceling it must tell a person to check and void."""
+    holding, plain = env.sb.generate_orders(2)
+    ingest_and_accept(env)
+    debit(env)
+    assert {env.statuses()[i] for i in (holding, plain)} == {"accepted"}
+    env.store.create_shipment_intent(order_id=holding, package_no=1, customer_request_id=f"{holding}-1")
+    for order_id in (holding, plain):
+        requests.post(f"{env.sb.mirakl_url}/__admin/cancel", json={"order_id": order_id},
+                      timeout=5).raise_for_status()
+
+    run(IngestOrdersOperator, run_id="manual__c", task_id="ingest.fetch_orders")
+
+    assert {env.statuses()[i] for i in (holding, plain)} == {"canceled"}
+    flagged = env.store.history(holding)[-1]["detail"]
+    assert flagged["label_to_void"] is True
+    assert flagged["shipments"] == [{"customer_request_id": f"{holding}-1", "status": "intent"}]
+    clean = env.store.history(plain)[-1]["detail"]
+    assert clean["label_to_void"] is False and clean["shipments"] == []
+
+
+def test_claims_outlive_a_try_that_runs_to_its_execution_timeout(env: Env, monkeypatch) -> None:
+    """A claim must still be held when a try is stopped by its execution_timeout, or an overlapping
+    run could work the same order meanwhile: the lease is at least the timeout plus a margin, even
+    when the configured TTL is not."""
+    from datetime import timedelta
+
+    from orderflow.operators.base import CLAIM_TTL_MARGIN_SECONDS
+
+    env.sb.generate_orders(2)
+    run(IngestOrdersOperator, run_id="manual__ttl", task_id="ingest.fetch_orders")
+    monkeypatch.setenv("ORDERFLOW_CLAIM_TTL_SECONDS", "1800")  # equal to the timeout below
+    leases: list[float] = []
+
+    class Probe(AcceptOrdersOperator):
+        def _accept_batch(self, hook, batch):  # read the leases the step holds, work nothing
+            with self.store.transaction() as cur:
+                cur.execute("SELECT EXTRACT(EPOCH FROM expires_at - claimed_at) AS lease FROM order_claims "
+                            "WHERE order_id = ANY(%s)", (batch,))
+                leases.extend(float(r["lease"]) for r in cur.fetchall())
+
+    run(Probe, run_id="manual__ttl", task_id="acceptance.accept_orders", execution_timeout=timedelta(minutes=30))
+
+    assert len(leases) == 2
+    assert min(leases) >= 30 * 60 + CLAIM_TTL_MARGIN_SECONDS
+    # A longer configured TTL is kept as it is.
+    monkeypatch.setenv("ORDERFLOW_CLAIM_TTL_SECONDS", "7200")
+    leases.clear()
+    run(Probe, run_id="manual__ttl2", task_id="acceptance.accept_orders", execution_timeout=timedelta(minutes=30))
+    assert leases and min(leases) >= 7200
+
+
 # --------------------------------------------------------------------------------------------
 # acceptance
 # --------------------------------------------------------------------------------------------
@@ -218,6 +271,41 @@ def test_shipping_adopts_an_intent_left_by_a_dead_worker(env: Env) -> None:
     assert len(env.all_shipments()[crid]) == 1
     assert env.statuses()[order_id] == "label_created"
     assert env.store.history(order_id)[-1]["detail"]["shipment"].startswith("adopted")
+
+
+def test_a_refused_look_up_never_marks_an_intent_failed(env: Env) -> None:
+    """A dead worker's POST bought the label; the next try's look-up is refused (400). The order
+    fails for a person to see, but its intent row must not say "Canada Post holds nothing"."""
+    from orderflow.hooks.canadapost import CanadaPostHook
+    from orderflow.hooks.canadapost_model import Address, Parcel, ShipmentRequest
+
+    (order_id,) = env.sb.generate_orders(1)
+    ingest_and_accept(env)
+    debit(env)
+    crid = f"{order_id}-1"
+    env.store.create_shipment_intent(order_id=order_id, package_no=1, customer_request_id=crid)
+    CanadaPostHook().create_shipment(
+        ShipmentRequest(
+            destination=Address(name="X", address_line_1="1 Main St", city="Toronto", province="ON",
+                                postal_code="M5V3L9"),
+            parcel=Parcel(1), customer_request_id=crid,
+        ),
+        look_up_first=False,
+    )
+    env.sb.set_faults("canadapost", "get_shipments", error_rate=1, error_statuses=[400], count=1)
+
+    with pytest.raises(AirflowFailException, match=order_id):
+        run(BuyLabelsOperator, run_id="manual__s", task_id="shipping.buy_labels")
+
+    assert env.statuses()[order_id] == "label_failed"
+    (shipment,) = env.store.shipments_for_order(order_id)
+    assert shipment["status"] == "intent"  # Canada Post does hold one: not "failed"
+    creates = len(env.sb.calls("canadapost", "create_shipment"))
+    run(BuyLabelsOperator, run_id="manual__s", try_number=2, task_id="shipping.buy_labels")
+    assert env.statuses()[order_id] == "label_created"
+    assert len(env.sb.calls("canadapost", "create_shipment")) == creates
+    assert len(env.all_shipments()[crid]) == 1
+    assert env.store.history(order_id)[-1]["detail"]["adopted"] is True
 
 
 def test_canceled_and_payment_refused_orders_get_no_label(env: Env) -> None:

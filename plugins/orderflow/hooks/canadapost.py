@@ -106,6 +106,11 @@ NO_TRACKING_YET_CODES = frozenset({"004", "007"})
 
 DEFAULT_RATE_LIMITS: dict[str, float] = {"A": 646, "B": 468, "C": 730, "E": 20}
 
+# shipment-status values that mean "no longer a usable label". The gateway answers 404 for a voided
+# shipment (reference §5), but a list answer carrying shipment-info inline, or a gateway that keeps
+# voided shipments readable, must not let recovery adopt a dead label (its PIN would go to Best Buy).
+VOIDED_STATUSES = frozenset({"voided", "void", "cancelled", "canceled"})
+
 
 @dataclass(frozen=True)
 class _Call:
@@ -337,6 +342,7 @@ class CanadaPostHook(BaseHook):
         transaction run. ``since`` bounds the non-contract look-up window (default
         ``nc_lookback_hours``). Raises :class:`CanadaPostPermanentError` for what the carrier refuses,
         :class:`ShipmentOutcomeUnknown` when a doubt could not be settled (no second POST was made).
+        A shipment found by the look-up instead of bought by this call comes back with ``adopted=True``.
         """
         wire = self._wire()
         started = self._now()
@@ -345,7 +351,7 @@ class CanadaPostHook(BaseHook):
         if look_up_first:
             found = self._recover(wire, request, window_start, first=True)
             if found is not None:
-                return found
+                return replace(found, adopted=True)
         call = wire.create(request, self._group_id(request))
         last: CanadaPostError | None = None
         for attempt in range(1, self.create_attempts + 1):
@@ -369,14 +375,19 @@ class CanadaPostHook(BaseHook):
             self._sleep(self._backoff(attempt, last))
             try:
                 found = self._recover(wire, request, min(window_start, started - timedelta(minutes=10)))
-            except CanadaPostRetryableError as exc:
+            except CanadaPostAuthError:
+                raise
+            except (CanadaPostRetryableError, CanadaPostPermanentError) as exc:
+                # A refused look-up (400/404...) proves nothing either: the POST before it may have
+                # bought the label. Never let it read as "the create was refused" (a caller would
+                # take the intent for empty); the outcome stays unknown, to be looked up again.
                 raise ShipmentOutcomeUnknown(
                     "create-shipment outcome unknown and the look-up failed; no second POST was made",
-                    request_id=crid,
+                    request_id=crid, status=exc.status, messages=exc.messages,
                 ) from exc
             if found is not None:
                 log.info("adopted shipment %s for %s after a lost answer", found.shipment_id, crid)
-                return found
+                return replace(found, adopted=True)
         assert last is not None
         # The last look-up proved nothing was bought: a plain transient failure, safe to retry later.
         raise last
@@ -555,13 +566,18 @@ class CanadaPostHook(BaseHook):
         infos: list[ShipmentInfo] = []
         for item in self._get(list_call, wire.parse_list):
             if isinstance(item, ShipmentInfo):
-                infos.append(item)
+                info = item
+            else:
+                call = wire.get_shipment(item)
+                try:
+                    info = self._get(call, lambda a, c=call: wire.parse_shipment_info(a, c))
+                except CanadaPostNotFoundError:
+                    log.info("listed shipment %s is gone (voided or expired)", call.ref)
+                    continue
+            if (info.status or "").strip().lower() in VOIDED_STATUSES:
+                log.info("listed shipment %s is %s: skipped", info.shipment_id, info.status)
                 continue
-            call = wire.get_shipment(item)
-            try:
-                infos.append(self._get(call, lambda a, c=call: wire.parse_shipment_info(a, c)))
-            except CanadaPostNotFoundError:
-                log.info("listed shipment %s is gone (voided or expired)", call.ref)
+            infos.append(info)
         return infos
 
     def _find_nc(self, wire: _Wire, crid: str, start: datetime, end: datetime) -> list[ShipmentInfo]:

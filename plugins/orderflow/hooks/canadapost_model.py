@@ -145,6 +145,9 @@ class ShipmentInfo:
     group_id: str | None = None
     contract: bool = True
     label_media_type: str | None = None  # media-type of the label link (application/pdf | application/zpl)
+    #: Set by ``CanadaPostHook.create_shipment`` when it did not buy this shipment in this call but found
+    #: it by its customer_request_id (an earlier purchase, or a create whose answer was lost) and adopted it.
+    adopted: bool = False
 
     @property
     def self_link(self) -> str | None:

@@ -45,6 +45,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# How long a claim outlives the longest a try may run (its execution_timeout): time for the timeout
+# to fire, the running API calls to finish and the ``finally`` to release the claims.
+CLAIM_TTL_MARGIN_SECONDS = 600
+
 
 class OrderflowTransientError(AirflowException):
     """Some orders hit transient API errors and stayed in their input state: retry the task."""
@@ -174,7 +178,7 @@ class OrderStepOperator(BaseOperator):
             self.run_step(context)
         finally:
             # Whatever happened, leftovers go back to the pool for the next run (a killed process
-            # never gets here: its claims expire after claim_ttl_seconds, or the same task
+            # never gets here: its claims expire after claim_ttl_seconds(), or the same task
             # instance's next try takes them back at once).
             self.store.release_owner_claims(self.claim_owner)
             self.store.close()
@@ -215,15 +219,26 @@ class OrderStepOperator(BaseOperator):
             )
 
     # -- claims ---------------------------------------------------------------------------------
+    def claim_ttl_seconds(self) -> float:
+        """The lease of a claim: the configured TTL, but never less than this task's
+        execution_timeout plus a margin. A claim taken at the start of a try that then runs to its
+        timeout must still be held when the try stops, or an overlapping run (a cleared older task,
+        a manual trigger) could claim and work the same order while this try is still at it."""
+        ttl = float(self.settings.claim_ttl_seconds)
+        if self.execution_timeout is not None:
+            ttl = max(ttl, self.execution_timeout.total_seconds() + CLAIM_TTL_MARGIN_SECONDS)
+        return ttl
+
     def claimed_batches(self, status: str) -> Iterator[list[str]]:
         """Batches of orders in `status` leased to this task instance, until none is left."""
+        ttl = self.claim_ttl_seconds()
         while True:
             ids = self.store.claim_orders(
                 status,
                 step=self.step,
                 owner=self.claim_owner,
                 limit=max(1, min(self.settings.batch_size, 100)),
-                ttl_seconds=self.settings.claim_ttl_seconds,
+                ttl_seconds=ttl,
             )
             if not ids:
                 return

@@ -40,6 +40,8 @@ FIRST_STATUS = {
     "REFUSED": "refused",
 }
 ENDED_AT_BEST_BUY = {"CANCELED": "canceled", "REFUSED": "refused"}
+# Shipment rows that may stand for a label bought at Canada Post (the shipping step's LIVE_SHIPMENT).
+LIVE_SHIPMENT = ("intent", "created", "label_stored")
 
 
 def _parse_ts(value: Any) -> datetime | None:
@@ -93,6 +95,11 @@ class IngestOrdersOperator(MiraklOrderStepOperator):
             upserted.extend(self.store.upsert_orders(batch))
         by_id = {p["order_id"]: p for p in good}
         claimed = self.store.claimed_by_others([u.order_id for u in upserted], owner=self.claim_owner)
+        # Orders Best Buy ended that we already hold: their shipment rows tell whether a label may
+        # have been bought (an ``accepted`` order can hold an ``intent`` a lost answer left, or a
+        # ``created`` shipment whose label was not stored yet): a person must check and void it.
+        ending = [u.order_id for u in upserted if u.current_status and ENDED_AT_BEST_BUY.get(u.mirakl_state or "")]
+        shipments = self.store.shipments_for_orders(ending) if ending else {}
         not_ours = 0
         for u in upserted:
             if u.current_status is None:
@@ -115,12 +122,18 @@ class IngestOrdersOperator(MiraklOrderStepOperator):
                 self.result.record_waiting(u.order_id, f"{u.mirakl_state} at Best Buy; {claimed[u.order_id]['step']} "
                                                        "holds it and records it")
                 continue
+            held = [
+                {"customer_request_id": r["customer_request_id"], "status": r["status"]}
+                for r in shipments.get(u.order_id, [])
+                if r["status"] in LIVE_SHIPMENT
+            ]
             self.transition(
                 u.order_id, target, expected_from=u.current_status,
                 reason=f"{u.mirakl_state.lower()} at Best Buy",  # type: ignore[union-attr]
                 mirakl_state=u.mirakl_state,
                 mirakl_reason=by_id[u.order_id].get("order_state_reason_code"),
-                label_to_void=u.current_status in ("label_created", "packed"),
+                label_to_void=bool(held) or u.current_status in ("label_created", "packed"),
+                shipments=held,
             )
 
         newest = max((_parse_ts(p.get("last_updated_date")) for p in good), default=None, key=_ts_key)

@@ -21,7 +21,8 @@ The exactly-once protocol (design.md), one package per order, ``customer_request
 4. Download the label, validate it (PDF with the PIN in its text), store it under the label directory
    as ``<order_id>/<customer_request_id>.pdf`` with its sha256.
 5. Mark the shipment and record ``label_created`` (detail: ids, PIN, price, sha256, and how the
-   shipment was obtained: ``created``, ``adopted`` after a look-up, or ``resumed`` from our own row).
+   shipment was obtained: ``created``, ``adopted`` after a look-up (ours before a POST, or the hook's
+   after a lost create answer; ``adopted: true`` in the detail), or ``resumed`` from our own row).
 
 While a package's Canada Post calls run, a PostgreSQL advisory lock on its customer_request_id is
 held (see ``OrderStore.shipment_lock``): claims keep runs apart, the lock also keeps apart a worker
@@ -265,6 +266,7 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
         fresh_intent = bool(row.get("inserted")) and how_found == "new"
         info = None
         outcome = "created"
+        posting = False  # only a refusal of our own POST proves Canada Post holds nothing
         try:
             if not fresh_intent:
                 # An intent from an earlier try: Canada Post may hold the shipment already.
@@ -278,16 +280,22 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
                                        [f.shipment_id for f in found])
             if info is None:
                 # Just inserted, or just proven absent: no second look-up before this POST.
+                posting = True
                 info = cp.create_shipment(request, look_up_first=False)
                 self.result.count_call("CP_create")
+                if info.adopted:
+                    # The POST's answer was lost (timeout, dropped connection, 5xx after acting) and the
+                    # hook's look-up found the shipment that POST bought: say so in the history.
+                    outcome = "adopted: found at Canada Post after a lost create answer"
         except Exception as exc:
             kind = classify_api_error(exc)
             if kind == "config":
                 raise ConfigurationError(f"shipping: Canada Post refused our credentials: {exc}") from exc
             if kind == "permanent":
                 detail = error_detail(exc)
-                if getattr(exc, "status", None) == 400:
-                    # The create itself was refused: Canada Post holds nothing for this id.
+                if posting and getattr(exc, "status", None) == 400:
+                    # The create itself was refused: Canada Post holds nothing for this id. (A refused
+                    # look-up proves nothing: the intent stays, and the re-attempt looks up again.)
                     self.store.mark_shipment_failed(crid, error=detail)
                 raise _PermanentOrderError("Canada Post refused the shipment", customer_request_id=crid,
                                            **detail) from exc
@@ -362,6 +370,7 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
             order_id, "label_created", expected_from=INPUT,
             reason="label bought, validated and stored",
             shipment=outcome,
+            adopted=outcome.startswith("adopted"),
             customer_request_id=row["customer_request_id"],
             shipment_id=row["shipment_id"],
             tracking_pin=row["tracking_pin"],
