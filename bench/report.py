@@ -67,6 +67,7 @@ class Section:
     def as_dict(self) -> dict[str, Any]:
         return {
             "title": self.title,
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds") if self.status != "skipped" else None,
             "status": self.status,
             "error": self.error,
             "seconds": None if self.seconds is None else round(self.seconds, 1),
@@ -141,6 +142,18 @@ def write_json(meta_info: dict[str, Any], sections: list[Section], directory: Pa
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{meta_info['date']}-{meta_info['host']}.json"
     payload = {"meta": meta_info, "sections": {s.name: s.as_dict() for s in sections}}
+    # A partial run (--only) updates today's file: sections it skipped keep their earlier numbers.
+    if path.exists():
+        try:
+            earlier = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            earlier = {}
+        for name, section in payload["sections"].items():
+            old = (earlier.get("sections") or {}).get(name)
+            if section["status"] == "skipped" and old and old.get("status") != "skipped":
+                old.setdefault("measured_at", (earlier.get("meta") or {}).get("started_at"))
+                payload["sections"][name] = old
+                meta_info.setdefault("kept_from_earlier_run", []).append(name)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(payload, indent=2, default=str, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp.replace(path)

@@ -45,7 +45,7 @@ print(json.dumps({"seconds": elapsed, "plugin": orderflow_plugin.OrderflowPlugin
 
 
 def airflow_env(home: str) -> dict[str, str]:
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ORDERFLOW_"))}
     env.update({
         "AIRFLOW_HOME": home,
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
