@@ -15,6 +15,7 @@ includes what earlier tasks left allocated (an upper bound for that task in its 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import threading
@@ -35,12 +36,13 @@ class Sampler(threading.Thread):
     def __init__(self, interval: float = 0.02) -> None:
         super().__init__(name="rss-sampler", daemon=True)
         self.interval = interval
-        self.samples: list[tuple[float, int]] = []
+        self.samples: list[tuple[float, int, float]] = []  # (time, RSS KiB, process CPU seconds)
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.is_set():
-            self.samples.append((time.time(), rss_kib()))
+            cpu = os.times()
+            self.samples.append((time.time(), rss_kib(), cpu.user + cpu.system))
             time.sleep(self.interval)
 
     def stop(self) -> None:
@@ -48,8 +50,12 @@ class Sampler(threading.Thread):
         self.join(timeout=2)
 
     def peak_between(self, start: float, end: float) -> int | None:
-        values = [kib for t, kib in self.samples if start <= t <= end]
+        values = [kib for t, kib, _ in self.samples if start <= t <= end]
         return max(values) if values else None
+
+    def cpu_between(self, start: float, end: float) -> float | None:
+        inside = [cpu for t, _, cpu in self.samples if start <= t <= end]
+        return (inside[-1] - inside[0]) if len(inside) > 1 else None
 
 
 def main(argv: list[str]) -> int:
@@ -117,6 +123,7 @@ def main(argv: list[str]) -> int:
             "start": start,
             "end": end,
             "duration_s": (end - start) if start and end else None,
+            "cpu_s": round(sampler.cpu_between(start, end) or 0.0, 2) if start and end else None,
             "rss_peak_mib": round(sampler.peak_between(start, end) / 1024, 1)
             if start and end and sampler.peak_between(start, end)
             else None,

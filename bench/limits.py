@@ -18,6 +18,7 @@ printed beside the 1,200 one.
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 import time
 from collections import Counter
@@ -76,6 +77,13 @@ def run(section: Section, *, seconds: float, orders: int, latency_ms: float,
     report(section, calls, statuses, state, seconds=seconds, orders=orders, limits_seen=limits_seen, result=result)
 
 
+def _is_first_page_by_date(query: str | None) -> bool:
+    from urllib.parse import parse_qs
+
+    params = parse_qs(query or "")
+    return "order_ids" not in params and (params.get("offset") or ["0"])[0] in ("", "0")
+
+
 def report(section: Section, calls: list[dict[str, Any]], statuses: dict[str, int], state: dict[str, Any], *,
            seconds: float, orders: int, limits_seen: dict[str, Any], result: dict[str, Any]) -> None:
     start = state["first_create"]
@@ -106,10 +114,11 @@ def report(section: Section, calls: list[dict[str, Any]], statuses: dict[str, in
                 note=", ".join(f"{k} {v}" for k, v in sorted(Counter(c['endpoint'] for c in group_a).items())))
     section.add("throttled answers (429 / SLM) in the whole run", len(throttled), "", "<= 0",
                 note=", ".join(f"{k} {v}" for k, v in sorted(by_service.items())))
-    mirakl_or11 = [c for c in calls if c["service"] == "mirakl" and c["endpoint"] == "OR11" and "order_ids" not in
-                   (c["query"] or "")]
-    section.add("OR11 new-order polls (by date)", len(mirakl_or11), "calls",
-                note="Mirakl: at most once a minute")
+    sweeps = sorted(c["ts"] for c in calls if c["service"] == "mirakl" and c["endpoint"] == "OR11"
+                    and _is_first_page_by_date(c["query"]))
+    gaps = [b - a for a, b in itertools.pairwise(sweeps)]
+    section.add("OR11 new-order polls (by date, first pages)", len(sweeps), "calls",
+                note="Mirakl: at most once a minute" + (f"; shortest gap {min(gaps):.0f} s" if gaps else ""))
     section.details.update({
         "orders": orders, "final_statuses": statuses, "sandbox_limits": limits_seen,
         "hook_limits": {"mirakl": "hook defaults (OR11_poll 1/min, OR11_lookup 30/min)",

@@ -95,7 +95,8 @@ def run(pipe: Section, api: Section, mem: Section, *, orders: int, latency_ms: f
                     in benv.ORDER_STEPS)
         shipped = alt_statuses.get("shipped", 0)
         pipe.add(f"with ORDERFLOW_MAX_WORKERS={alt_workers}: order steps, summed", round(steps, 1), "s",
-                 note=", ".join(f"{benv.step_of(t['task_id'])} {t['duration_s']:.1f} s" for t in alt["task_instances"]
+                 note=", ".join(f"{benv.step_of(t['task_id'])} {t['duration_s']:.1f} s "
+                                f"({t.get('cpu_s') or 0:.1f} s CPU)" for t in alt["task_instances"]
                                 if benv.step_of(t["task_id"]) in benv.ORDER_STEPS and t["duration_s"]))
         pipe.add(f"with ORDERFLOW_MAX_WORKERS={alt_workers}: orders per minute", round(shipped / (steps / 60), 1)
                  if steps else None, "orders/min", note=f"{shipped} shipped")
@@ -133,7 +134,8 @@ def report(pipe: Section, api: Section, mem: Section, result: dict[str, Any], ca
         seconds = ti["duration_s"] if ti else None
         order_path += seconds or 0.0
         pipe.add(f"{step} wall time", round(seconds, 2) if seconds is not None else None, "s",
-                 note=f"task {ti['task_id']} {ti['state']}, try {ti['try_number']}" if ti else "task missing")
+                 note=f"task {ti['task_id']} {ti['state']}, try {ti['try_number']}, {ti.get('cpu_s') or 0:.1f} s CPU"
+                 " in the task's process" if ti else "task missing")
     first = min((by_step[s]["start"] for s in benv.ORDER_STEPS if s in by_step and by_step[s]["start"]), default=None)
     last = max((by_step[s]["end"] for s in benv.ORDER_STEPS if s in by_step and by_step[s]["end"]), default=None)
     pipe.add("order steps, summed", round(order_path, 1), "s")

@@ -12,6 +12,7 @@ from orderflow.operators import (
     IngestOrdersOperator,
     PushTrackingOperator,
     RunVerdictOperator,
+    VoidCanceledLabelsOperator,
 )
 from orderflow.operators.messaging import AutoReplyOperator, SyncMessagesOperator
 from orderflow.settings import Settings
@@ -30,6 +31,8 @@ Best Buy Canada Marketplace (Mirakl) orders to Canada Post labels to "shipped", 
   `pending_acceptance` -> `accepted` / `acceptance_failed`.
 - **shipping**: once Best Buy shows SHIPPING, an exactly-once Canada Post label, validated and stored.
   `accepted` -> `label_created` / `label_failed` / `canceled`.
+  Then the labels of orders canceled after their label was bought are voided at Canada Post (or a
+  refund is requested when only that is possible); the shipment row records it, the order stays `canceled`.
 - **tracking**: OR23 (CPCL + PIN), then OR24.
   `label_created` (or `packed` with the pack gate) -> `shipped` / `tracking_failed`.
 - **messaging**: inbox sync, then templated auto-replies (conversations, beside the order steps).
@@ -75,8 +78,10 @@ with DAG(
     with TaskGroup("acceptance", tooltip="OR21 + OR11 polling") as acceptance:
         AcceptOrdersOperator(task_id="accept_orders", trigger_rule=TriggerRule.ALL_DONE)
 
-    with TaskGroup("shipping", tooltip="exactly-once Canada Post labels") as shipping:
-        BuyLabelsOperator(task_id="buy_labels", trigger_rule=TriggerRule.ALL_DONE)
+    with TaskGroup("shipping", tooltip="exactly-once Canada Post labels; void those of canceled orders") as shipping:
+        buy_labels = BuyLabelsOperator(task_id="buy_labels", trigger_rule=TriggerRule.ALL_DONE)
+        void_labels = VoidCanceledLabelsOperator(task_id="void_canceled_labels", trigger_rule=TriggerRule.ALL_DONE)
+        buy_labels >> void_labels
 
     with TaskGroup("tracking", tooltip="OR23 + OR24") as tracking:
         PushTrackingOperator(task_id="push_tracking", trigger_rule=TriggerRule.ALL_DONE)
@@ -86,5 +91,6 @@ with DAG(
 
     ingest >> acceptance >> shipping >> tracking
 
-    # A leaf that fails when any step failed: Airflow judges a run by its leaves only.
-    [ingest, acceptance, shipping, tracking, messaging] >> RunVerdictOperator(task_id="run_verdict")
+    # A leaf that fails when any step failed: Airflow judges a run by its leaves only. A group only
+    # hands on its last tasks, so a task followed by an all_done one (buy_labels) is named as well.
+    [ingest, acceptance, shipping, buy_labels, tracking, messaging] >> RunVerdictOperator(task_id="run_verdict")

@@ -265,6 +265,7 @@ def canadapost_conn_extras(canadapost: Any | None) -> dict[str, Any]:
     return {
         "api": "portal",
         **DEMO_SENDER,
+        "refund_email": "shipping@orderflow-demo.invalid",
         "mobo": DEFAULT_CANADAPOST_CUSTOMER_NUMBER,
         "contract_id": DEFAULT_CANADAPOST_CONTRACT_ID,
         "origin_postal_code": DEFAULT_ORIGIN_POSTAL_CODE,

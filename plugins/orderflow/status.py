@@ -30,8 +30,8 @@ TRANSITIONS: dict[OrderStatus | None, frozenset[OrderStatus]] = {
     None: frozenset({S.PENDING_ACCEPTANCE, S.ACCEPTED, S.CANCELED, S.REFUSED}),
     S.PENDING_ACCEPTANCE: frozenset({S.ACCEPTED, S.ACCEPTANCE_FAILED, S.REFUSED, S.CANCELED}),
     S.ACCEPTED: frozenset({S.LABEL_CREATED, S.LABEL_FAILED, S.CANCELED}),
-    # A label bought for an order Best Buy then cancels is voided by a person; the order still
-    # has to be able to say "canceled".
+    # A label bought for an order Best Buy then cancels is voided (or refunded) by the
+    # shipping.void_canceled_labels task; the order still has to be able to say "canceled".
     S.LABEL_CREATED: frozenset({S.PACKED, S.SHIPPED, S.TRACKING_FAILED, S.CANCELED}),
     S.PACKED: frozenset({S.SHIPPED, S.TRACKING_FAILED, S.CANCELED}),
     # *_failed goes back to its input state when a person retries it (or ends canceled).

@@ -130,7 +130,7 @@ def order_context(
 
     pin = ""
     for shipment in shipments:
-        if shipment.get("tracking_pin") and shipment.get("status") not in ("voided", "failed"):
+        if shipment.get("tracking_pin") and shipment.get("status") not in ("voided", "refund_requested", "failed"):
             pin = str(shipment["tracking_pin"])
             break
     # str.replace, not str.format: the URL template is configuration and may hold other braces.

@@ -344,6 +344,8 @@ class CanadaPostService:
             "service_code": "DOM.EP",
             "output_format": "4x6",
             **DEMO_SENDER,
+            # where refund tickets go for labels of canceled orders that can no longer be voided
+            "refund_email": "shipping@orderflow-demo.invalid",
         }
 
     _CONFIGURABLE: dict[str, Callable[[Any], Any]] = {

@@ -19,7 +19,8 @@ from sandbox.testing import running_sandbox
 from tests.operators._helpers import Env, make_env
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-ORDER_TASKS = ["ingest.fetch_orders", "acceptance.accept_orders", "shipping.buy_labels", "tracking.push_tracking"]
+ORDER_TASKS = ["ingest.fetch_orders", "acceptance.accept_orders", "shipping.buy_labels",
+               "shipping.void_canceled_labels", "tracking.push_tracking"]
 
 
 @pytest.fixture(scope="module")

@@ -95,13 +95,18 @@ def test_core_dag_shape(dagbag) -> None:
         assert task.retries >= 2, task.task_id
         assert task.execution_timeout is not None and task.execution_timeout <= timedelta(hours=2), task.task_id
         assert task.retry_exponential_backoff, task.task_id
-    chain = ["ingest.fetch_orders", "acceptance.accept_orders", "shipping.buy_labels", "tracking.push_tracking"]
+    chain = ["ingest.fetch_orders", "acceptance.accept_orders", "shipping.buy_labels", "shipping.void_canceled_labels",
+             "tracking.push_tracking"]
     for upstream, downstream in itertools.pairwise(chain):
         assert upstream in dag.get_task(downstream).upstream_task_ids
+    # Labels of canceled orders are voided after the labels are bought, whatever buy_labels did.
+    void = dag.get_task("shipping.void_canceled_labels")
+    assert void.upstream_task_ids == {"shipping.buy_labels"} and void.trigger_rule == "all_done"
     assert dag.get_task("messaging.sync_messages").downstream_task_ids == {"messaging.auto_reply"}
     # messaging stays independent of the order steps
     assert not dag.get_task("messaging.sync_messages").upstream_task_ids
-    # the verdict task sees every step, so a failed step makes the run red
+    # the verdict task sees every step, so a failed step makes the run red (a task whose failure an
+    # all_done successor would hide must be a direct upstream of it)
     verdict = dag.get_task("run_verdict")
     assert set(chain) | {"messaging.auto_reply"} <= verdict.upstream_task_ids
 
@@ -113,7 +118,7 @@ def test_claims_outlive_every_order_step_timeout(dagbag) -> None:
 
     steps = [t for t in dagbag[0].dags["orderflow_core"].tasks if isinstance(t, OrderStepOperator)]
     assert {t.task_id for t in steps} >= {"acceptance.accept_orders", "shipping.buy_labels",
-                                           "tracking.push_tracking"}
+                                           "shipping.void_canceled_labels", "tracking.push_tracking"}
     for task in steps:
         task.settings = Settings.from_environment()
         assert task.claim_ttl_seconds() > task.execution_timeout.total_seconds(), task.task_id

@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 
 from orderflow.hooks._http import RateLimiter, RetryPolicy
 from orderflow.hooks.mirakl import (
@@ -20,6 +21,7 @@ from orderflow.hooks.mirakl import (
     MiraklNotFoundError,
     MiraklRateLimitError,
     MiraklResponseError,
+    MiraklRetryableError,
     MiraklServerError,
     MiraklTimeoutError,
     MiraklValidationError,
@@ -138,14 +140,29 @@ def test_list_orders_paginates_all_pages(hook, scripted_server):
     assert "shop_id" not in first.query
 
 
-def test_list_orders_stops_on_empty_page_even_if_total_count_lies(hook, scripted_server, caplog):
+def test_a_sweep_ending_early_is_an_error_not_a_short_result(hook, scripted_server):
+    """An empty page before total_count: the orders not seen may be the very ones the caller must not
+    skip (ingest would move its watermark past them), so the sweep fails instead of returning part."""
     scripted_server.reply(
-        Reply(200, fx.orders_page([fx.order("1-A")], total_count=5)), Reply(200, fx.orders_page([], 5))
+        Reply(200, fx.orders_page([fx.order("1-A")], total_count=5)),
+        Reply(200, fx.orders_page([], 5), headers={"X-Request-Id": "req-42"}),
     )
-    with caplog.at_level(logging.WARNING):
-        assert [o["order_id"] for o in hook.list_orders()] == ["1-A"]
-    assert len(scripted_server.requests) == 2
-    assert "ended early" in caplog.text
+    with pytest.raises(MiraklResponseError, match=r"incomplete.*offset 1 before total_count 5") as err:
+        hook.list_orders(updated_since=datetime(2026, 11, 20, 10, 0, tzinfo=UTC))
+    assert err.value.operation == "OR11" and err.value.status == 200
+    # Not a retry of a transport error inside the hook, and not a permanent error that would stop the
+    # task for good: the task retries and sweeps again from the same watermark.
+    assert not isinstance(err.value, MiraklRetryableError | AirflowFailException)
+    assert [r.query["offset"] for r in scripted_server.requests] == [["0"], ["1"]]
+
+
+def test_a_sweep_reaching_total_count_needs_no_empty_page(hook, scripted_server):
+    scripted_server.reply(
+        Reply(200, fx.orders_page([fx.order("1-A"), fx.order("2-A")], total_count=2)),
+        Reply(500, {"message": "must not be asked"}),
+    )
+    assert [o["order_id"] for o in hook.list_orders()] == ["1-A", "2-A"]
+    assert len(scripted_server.requests) == 1
 
 
 def test_list_orders_yields_an_order_once_when_pages_overlap(hook, scripted_server):

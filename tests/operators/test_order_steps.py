@@ -469,3 +469,48 @@ def test_a_cut_label_download_is_fetched_again_before_storing(env: Env) -> None:
 
     info = validate_label(Path(shipment["label_path"]).read_bytes(), shipment["tracking_pin"])
     assert info.sha256 == shipment["label_sha256"]
+
+
+def test_ingest_keeps_its_watermark_when_an_or11_sweep_ends_early(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mirakl counts 3 orders but the second page is empty: the unseen orders may be older than the
+    one seen, so ingest stores nothing, keeps its watermark and retries; the next full sweep gets all."""
+    import json
+    from datetime import UTC, datetime
+
+    from tests.hooks import _mirakl_fixtures as fx
+    from tests.hooks.conftest import Reply, ScriptedServer
+
+    def order(order_id: str, updated: str) -> dict:
+        payload = fx.order(order_id, lines=1)
+        payload["last_updated_date"] = updated
+        payload["order_lines"][0]["quantity"] = 1
+        return payload
+
+    server = ScriptedServer()
+    try:
+        monkeypatch.setenv("AIRFLOW_CONN_MIRAKL_DEFAULT", json.dumps({
+            "conn_type": "mirakl", "host": server.url, "password": fx.API_KEY,
+            "extra": {"rate_limits": {"OR11_poll": 0}},
+        }))
+        first = order("100-A", "2026-11-20T10:05:00Z")
+        server.reply(Reply(200, fx.orders_page([first])))
+        run(IngestOrdersOperator, run_id="manual__w1", task_id="ingest.fetch_orders")
+        watermark = env.store.get_watermark(WATERMARK)
+        assert watermark == datetime(2026, 11, 20, 10, 5, tzinfo=UTC)
+
+        newer = [order(f"{n}-A", f"2026-11-20T1{n - 100}:00:00Z") for n in (101, 102, 103)]
+        server.reply(Reply(200, fx.orders_page(newer[2:], total_count=3)), Reply(200, fx.orders_page([], 3)))
+        with pytest.raises(OrderflowTransientError, match="incomplete"):
+            run(IngestOrdersOperator, run_id="manual__w2", task_id="ingest.fetch_orders")
+        assert env.store.get_watermark(WATERMARK) == watermark
+        assert set(env.statuses()) == {"100-A"}  # the seen order was not stored either
+
+        server.reply(Reply(200, fx.orders_page(newer)))
+        run(IngestOrdersOperator, run_id="manual__w2", try_number=2, task_id="ingest.fetch_orders")
+        assert set(env.statuses()) == {"100-A", "101-A", "102-A", "103-A"}
+        assert env.store.get_watermark(WATERMARK) == datetime(2026, 11, 20, 13, 0, tzinfo=UTC)
+        # Each sweep started from the same point (the watermark minus the overlap).
+        since = {r.query["start_update_date"][0] for r in server.requests[1:]}
+        assert len(since) == 1
+    finally:
+        server.close()

@@ -56,6 +56,35 @@ def test_shipment_intent_is_idempotent(store, new_order):
     assert store.find_order_by_code("'; DROP TABLE orders; --") is None
 
 
+def test_only_live_shipments_of_canceled_orders_are_void_candidates_and_can_be_settled(store, new_order):
+    def shipment(order_id: str, n: int) -> dict:
+        crid = f"{order_id}-1"
+        store.create_shipment_intent(order_id=order_id, package_no=1, customer_request_id=crid)
+        return store.mark_shipment_created(crid, shipment_id=f"S{n}", tracking_pin=f"PIN{n}", links={}, price=10)
+
+    canceled, live = new_order("accepted"), new_order("accepted")
+    rows = {oid: shipment(oid, n) for n, oid in enumerate((canceled, live))}
+    store.record_transition(canceled, "canceled")
+    assert [r["order_id"] for r in store.void_candidates(run_id="r1")] == [canceled]
+    # The database refuses to settle the shipment of an order that is not canceled.
+    assert store.mark_shipment_voided(rows[live]["id"], detail={"how": "test"}) is None
+    assert store.mark_shipment_refund_requested(rows[live]["id"], refund_ticket_id="T", detail={}) is None
+    assert store.shipments_for_order(live)[0]["status"] == "created"
+
+    # A permanent failure of run r1 hides the shipment from other runs, not from r1's re-try.
+    failed = store.mark_shipment_void_failed(rows[canceled]["id"], error={"step": "void_labels", "run_id": "r1"})
+    assert failed["status"] == "created"
+    assert store.void_candidates(run_id="r2") == []
+    assert [r["id"] for r in store.void_candidates(run_id="r1")] == [rows[canceled]["id"]]
+
+    refunded = store.mark_shipment_refund_requested(rows[canceled]["id"], refund_ticket_id="GT1", detail={"how": "t"})
+    assert refunded["status"] == "refund_requested" and refunded["refund_ticket_id"] == "GT1"
+    assert refunded["error"] is None and refunded["void_detail"] == {"how": "t"}
+    assert store.void_candidates(run_id="r1") == []
+    # Settled once: neither a void nor a second refund can be recorded over it.
+    assert store.mark_shipment_voided(rows[canceled]["id"], detail={}) is None
+
+
 def test_watermarks_only_move_forward(store):
     from datetime import UTC, datetime
 

@@ -391,6 +391,11 @@ class MiraklHook(BaseHook):
         With ``order_ids`` (split into chunks of <= 100): a look-up under the ``OR11_lookup`` budget;
         orders Mirakl does not know are simply absent. Without: one poll sweep under ``OR11_poll``
         (the first poll in a process never waits; the next waits until a minute has passed).
+
+        A sweep that gets an empty page before Mirakl's ``total_count`` raises
+        :class:`MiraklResponseError` (retryable at the task level): a caller must not take a
+        short sweep for a complete one. Orders yielded before it were real; :meth:`list_orders`
+        returns none of them.
         """
         if isinstance(order_ids, str):
             raise MiraklValidationError("order_ids must be a list of ids, not a string")
@@ -464,12 +469,20 @@ class MiraklHook(BaseHook):
                     seen.add(order["order_id"])
                     yield order
             offset += len(page.orders)
-            if not page.orders or offset >= page.total_count:
-                if offset < page.total_count:
-                    log.warning(
-                        "OR11 sweep ended early: empty page at offset %d of total_count %d", offset, page.total_count
-                    )
+            if offset >= page.total_count:
                 return
+            if not page.orders:
+                # Fewer orders than Mirakl counted: the ones we did not see may be exactly the ones a
+                # caller must not skip (ingest moves its watermark to the newest order it saw). An
+                # incomplete sweep is an error the caller sees, never a shorter result; a later try
+                # sweeps again from the same point.
+                raise MiraklResponseError(
+                    f"OR11 sweep incomplete: empty page at offset {offset} before total_count "
+                    f"{page.total_count}; results discarded, sweep again",
+                    operation="OR11",
+                    status=resp.status_code,
+                    request_id=request_id_from_headers(resp.headers),
+                )
 
     def accept_order(self, order_id: str, line_ids: Sequence[str], accepted: bool = True) -> None:
         """OR21: accept (or refuse) every listed order line. 204 -> None.

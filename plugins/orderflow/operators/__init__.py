@@ -6,6 +6,7 @@ from orderflow.operators.base import RunVerdictOperator
 from orderflow.operators.ingest import IngestOrdersOperator
 from orderflow.operators.shipping import BuyLabelsOperator
 from orderflow.operators.tracking import PushTrackingOperator
+from orderflow.operators.void_labels import VoidCanceledLabelsOperator
 
 __all__ = [
     "AcceptOrdersOperator",
@@ -13,4 +14,5 @@ __all__ = [
     "IngestOrdersOperator",
     "PushTrackingOperator",
     "RunVerdictOperator",
+    "VoidCanceledLabelsOperator",
 ]

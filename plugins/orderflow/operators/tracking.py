@@ -10,7 +10,7 @@ Per claimed batch, one OR11 read by order_ids first:
   between OR24 and our commit, or a person confirming by hand);
 - SHIPPING with our PIN and carrier already set (a crash between OR23 and OR24): OR24 only;
 - SHIPPING otherwise: OR23 with carrier code ``CPCL`` (settings.carrier_code) and the PIN, then OR24;
-- CANCELED: ``canceled`` with ``label_to_void`` so a person voids the label.
+- CANCELED: ``canceled`` with ``label_to_void``; ``shipping.void_canceled_labels`` voids the label.
 
 OR24 answering ``ORDER_INVALID_STATE`` is settled by reading the order again (SHIPPED means our
 earlier confirmation went through). Refusals give ``tracking_failed`` with Best Buy's codes.

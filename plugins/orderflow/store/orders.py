@@ -379,10 +379,32 @@ class OrdersMixin(StoreBase):
             "mark_shipment_failed", {"customer_request_id": customer_request_id, "error": jsonb(dict(error))}
         )
 
-    def mark_shipment_voided(self, shipment_row_id: int, *, refund_ticket_id: str | None = None) -> Row | None:
+    # -- voiding the labels of canceled orders ---------------------------------------------
+    def void_candidates(self, *, run_id: str, after_id: int = 0, limit: int = 100) -> list[Row]:
+        """Live shipments (``created``/``label_stored``) of ``canceled`` orders, by row id after
+        ``after_id``. Shipments the void step failed permanently come back only to that same run."""
+        return self.fetch_all("void_candidates", {"run_id": run_id, "after_id": after_id, "limit": limit})
+
+    def void_target(self, shipment_row_id: int) -> Row | None:
+        """One shipment row with its order's current status (``order_status``)."""
+        return self.fetch_one("void_target", {"id": shipment_row_id})
+
+    def mark_shipment_voided(self, shipment_row_id: int, *, detail: Mapping[str, Any]) -> Row | None:
+        """Live shipment of a canceled order -> ``voided`` (None when it is not one any more)."""
+        return self.fetch_one("mark_shipment_voided", {"id": shipment_row_id, "detail": jsonb(dict(detail))})
+
+    def mark_shipment_refund_requested(
+        self, shipment_row_id: int, *, refund_ticket_id: str | None, detail: Mapping[str, Any]
+    ) -> Row | None:
+        """Live shipment of a canceled order -> ``refund_requested`` with Canada Post's ticket id."""
         return self.fetch_one(
-            "mark_shipment_voided", {"id": shipment_row_id, "refund_ticket_id": refund_ticket_id}
+            "mark_shipment_refund_requested",
+            {"id": shipment_row_id, "refund_ticket_id": refund_ticket_id, "detail": jsonb(dict(detail))},
         )
+
+    def mark_shipment_void_failed(self, shipment_row_id: int, *, error: Mapping[str, Any]) -> Row | None:
+        """Keep why voiding a live shipment failed permanently (its status stays: the label is live)."""
+        return self.fetch_one("mark_shipment_void_failed", {"id": shipment_row_id, "error": jsonb(dict(error))})
 
     def reopen_shipment_intent(self, customer_request_id: str) -> Row | None:
         """failed -> intent for a person's re-attempt (only a row Canada Post proved empty is `failed`)."""

@@ -1,0 +1,245 @@
+"""void_labels: get the money back for the Canada Post label of an order Best Buy canceled after we
+bought it.
+
+Ingest, shipping and tracking move such an order to ``canceled`` (final) and leave its shipment row
+live (``created`` or ``label_stored``). This step finds those rows (a store query joining the order's
+current status; never a shipment of an order that is not ``canceled``) and, per package, under the
+package's advisory lock (``OrderStore.shipment_lock``, the one buying labels takes too):
+
+- **void** it at Canada Post: 204 -> ``voided`` with ``voided_at``;
+- void answered **404** (``VoidNotFound``: unknown or voided before, e.g. our earlier void whose answer
+  was lost, or a person in Canada Post's site): NOT proof by itself, so the shipment is looked up;
+  Canada Post no longer holding an active one -> ``voided`` (the detail says how it was found);
+  still active -> a permanent failure for a person;
+- void refused because only a **refund** is possible (``RefundRequired``: 8064 after transmit, or a
+  non-contract shipment) -> request the refund -> ``refund_requested`` with the service ticket id in
+  ``refund_ticket_id``; a refund requested before (409/7292) -> ``refund_requested`` too (no ticket).
+
+The order's history is never written (``canceled`` is final); the audit (run, try, how, Canada Post's
+answer) goes into the shipment row's ``void_detail`` and the task log. A settled row is never
+selected again, so a re-run makes no Canada Post call for it.
+
+Errors follow the order steps: a transient one (5xx, timeouts, throttling, a lost void answer) leaves
+the row live and the task retries; a permanent one (Canada Post refuses, no ``refund_email`` for a
+refund) keeps the reason in the row's ``error`` with this run's id, the other shipments go on, and
+the task fails listing them. Scheduled runs leave such a row to a person; clearing the failed task
+re-attempts it (the same run id). Refused credentials stop the step at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from orderflow.operators.base import (
+    ConfigurationError,
+    OrderflowTransientError,
+    OrderStepOperator,
+    classify_api_error,
+    error_detail,
+)
+
+LIVE_SHIPMENT = ("created", "label_stored")
+CANCELED = "canceled"
+
+
+class _PermanentShipmentError(Exception):
+    """Internal: this shipment cannot be settled by a retry; a person looks at `detail`."""
+
+    def __init__(self, reason: str, **detail: Any) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class VoidCanceledLabelsOperator(OrderStepOperator):
+    """Void (or have refunded) the live Canada Post labels of ``canceled`` orders (see module doc)."""
+
+    step = "void_labels"
+    failed_status = None  # an order's status is never written here; shipments carry the outcome
+    ui_color = "#fdf0e0"
+
+    def __init__(self, *, canadapost_conn_id: str = "canadapost_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.canadapost_conn_id = canadapost_conn_id
+
+    def run_step(self, context: Any) -> None:
+        from orderflow.hooks.canadapost import CanadaPostHook
+
+        self.canadapost = CanadaPostHook(self.canadapost_conn_id)
+        connected = False
+        after_id = 0
+        limit = max(1, min(self.settings.batch_size, 100))
+        while True:
+            rows = self.store.void_candidates(run_id=self.run_id, after_id=after_id, limit=limit)
+            if not rows:
+                return
+            if not connected:
+                # Only when there is work: a run without cancellations reads no connection, calls nothing.
+                try:
+                    self.canadapost.get_conn()  # once, before threads share the hook
+                except ValueError as exc:
+                    raise ConfigurationError(f"void_labels: the Canada Post connection is incomplete: {exc}") from exc
+                connected = True
+            self.log.info("%d live shipment(s) of canceled orders to void or refund", len(rows))
+            after_id = rows[-1]["id"]
+            self.for_each(rows, self._settle, key=lambda row: row["customer_request_id"])
+
+    # -------------------------------------------------------------------------------------------
+    def _settle(self, row: dict[str, Any]) -> None:
+        crid = row["customer_request_id"]
+        with self.store.shipment_lock(crid) as locked:
+            if not locked:
+                self.result.record_waiting(crid, "another worker holds this package's lock")
+                return
+            # Re-read under the lock: whoever held it may have settled the shipment meanwhile.
+            current = self.store.void_target(row["id"])
+            if current is None or current["status"] not in LIVE_SHIPMENT:
+                self.result.record_waiting(crid, f"settled meanwhile ({current['status'] if current else 'gone'})")
+                return
+            if current["order_status"] != CANCELED:
+                # Unreachable through the query ('canceled' is final); the money rule is checked anyway.
+                self.result.record_waiting(crid, f"order {current['order_id']} is {current['order_status']}")
+                return
+            try:
+                self._void_or_refund(current)
+            except _PermanentShipmentError as exc:
+                self._fail(current, exc.reason, exc.detail)
+            except Exception as exc:
+                kind = classify_api_error(exc)
+                if kind == "config":
+                    raise ConfigurationError(f"void_labels: Canada Post refused our credentials: {exc}") from exc
+                if kind == "permanent":
+                    self._fail(current, "Canada Post refused the void or refund", error_detail(exc))
+                    return
+                self.log.warning("%s: transient error, shipment left live: %s", crid, exc)
+                self.result.record_transient(crid, f"{type(exc).__name__}: {exc}")
+
+    def _target(self, row: dict[str, Any]) -> str:
+        """The shipment's ``self`` link when it was bought over the transport in use, else its id."""
+        link = (row.get("links") or {}).get("self")
+        if link and "://" in link and row.get("transport") == self.canadapost.config.api:
+            return link
+        return row["shipment_id"]
+
+    def _void_or_refund(self, row: dict[str, Any]) -> None:
+        from orderflow.hooks.canadapost import RefundRequired, VoidNotFound
+
+        crid = row["customer_request_id"]
+        target = self._target(row)
+        try:
+            self.canadapost.void_shipment(target)
+        except VoidNotFound as exc:
+            self.result.count_call("CP_void")
+            self._settle_not_found(row, target, exc)
+            return
+        except RefundRequired as exc:
+            if exc.status is not None:  # a non-contract shipment is refused before any call
+                self.result.count_call("CP_void")
+            self._request_refund(row, target, exc)
+            return
+        self.result.count_call("CP_void")
+        self._record_voided(row, how="voided: Canada Post answered 204")
+        self.log.info("%s: shipment %s voided", crid, row["shipment_id"])
+
+    def _settle_not_found(self, row: dict[str, Any], target: str, void_error: Exception) -> None:
+        """The void answered 404: gone already, or a void that reached the wrong place? Ask."""
+        from orderflow.hooks.canadapost import VOIDED_STATUSES, CanadaPostNotFoundError
+
+        try:
+            info = self.canadapost.get_shipment(target)
+            self.result.count_call("CP_get")
+        except CanadaPostNotFoundError:
+            self.result.count_call("CP_get")
+            self._record_voided(
+                row, how="already voided: the void and the look-up both answered 404 (an earlier void, e.g. "
+                         "one whose answer was lost, or one made at Canada Post by hand)",
+            )
+            self.log.info("%s: shipment %s was already voided", row["customer_request_id"], row["shipment_id"])
+            return
+        if (info.status or "").strip().lower() in VOIDED_STATUSES:
+            self._record_voided(row, how=f"already voided: the look-up shows status {info.status}")
+            return
+        raise _PermanentShipmentError(
+            "the void answered 404 but Canada Post still shows the shipment active",
+            shipment_status=info.status, **error_detail(void_error),
+        )
+
+    def _request_refund(self, row: dict[str, Any], target: str, void_error: Exception) -> None:
+        crid = row["customer_request_id"]
+        if not self.canadapost.config.refund_email:
+            raise _PermanentShipmentError(
+                "Canada Post only refunds this label and the canadapost connection has no refund_email "
+                "extra (where refund tickets go): set it, then clear this task",
+                **error_detail(void_error),
+            )
+        info = self.canadapost.request_refund(target)
+        self.result.count_call("CP_refund")
+        ticket = info.service_ticket_id or None
+        detail = self._detail(
+            row,
+            how="refund requested: Canada Post cannot void it" if not info.already_requested
+            else "refund requested before (Canada Post answered 7292); no new ticket",
+            void_answer=error_detail(void_error),
+            service_ticket_id=ticket,
+            service_ticket_date=info.service_ticket_date,
+            already_requested=info.already_requested,
+        )
+        if self.store.mark_shipment_refund_requested(row["id"], refund_ticket_id=ticket, detail=detail) is None:
+            self.result.record_waiting(crid, "shipment row changed meanwhile; refund recorded only in this log")
+            self.log.error("%s: refund %s requested but the row was not live any more", crid, ticket)
+            return
+        self.result.record_done(crid, "refund_requested")
+        self.log.info("%s: shipment %s refund requested (ticket %s)", crid, row["shipment_id"], ticket)
+
+    # -------------------------------------------------------------------------------------------
+    def _detail(self, row: dict[str, Any], **values: Any) -> dict[str, Any]:
+        return self.detail(
+            actor=self.actor, order_id=row["order_id"], order_status=row["order_status"],
+            shipment_id=row["shipment_id"], tracking_pin=row["tracking_pin"], transport=self.canadapost.config.api,
+            **values,
+        )
+
+    def _record_voided(self, row: dict[str, Any], *, how: str) -> None:
+        crid = row["customer_request_id"]
+        if self.store.mark_shipment_voided(row["id"], detail=self._detail(row, how=how)) is None:
+            self.result.record_waiting(crid, "shipment row changed meanwhile; void recorded only in this log")
+            self.log.error("%s: voided at Canada Post but the row was not live any more", crid)
+            return
+        self.result.record_done(crid, "voided")
+
+    def _fail(self, row: dict[str, Any], reason: str, detail: dict[str, Any]) -> None:
+        crid = row["customer_request_id"]
+        error = self._detail(row, reason=reason, **detail)
+        self.store.mark_shipment_void_failed(row["id"], error=error)
+        self.result.record_failed(crid, {"status": row["status"], "order_id": row["order_id"], "reason": reason,
+                                         "codes": detail.get("codes")})
+
+    # -------------------------------------------------------------------------------------------
+    def conclude(self) -> dict[str, Any]:
+        r = self.result
+        summary = r.summary()
+        self.log.info("%s summary: %s", self.step, summary)
+        for crid, reason in sorted(r.waiting.items()):
+            self.log.info("waiting: %s (%s)", crid, reason)
+        if r.failed:
+            lines = [
+                f"  {crid} (order {d['order_id']}): {d['reason']} {d.get('codes') or ''}".rstrip()
+                for crid, d in sorted(r.failed.items())
+            ]
+            for line in lines:
+                self.log.error("NOT VOIDED%s", line)
+            raise AirflowFailException(
+                f"{self.step}: {len(r.failed)} label(s) of canceled orders could be neither voided nor refunded "
+                "(still paid for; clear this task to re-attempt them):\n" + "\n".join(lines)
+            )
+        if r.transient:
+            raise OrderflowTransientError(
+                f"{self.step}: {len(r.transient)} shipment(s) hit transient errors and stay live; retrying: "
+                f"{', '.join(sorted(r.transient)[:20])}"
+            )
+        return summary
+
+
+__all__ = ["VoidCanceledLabelsOperator"]
