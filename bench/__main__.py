@@ -70,7 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="also run the pipeline with ORDERFLOW_MAX_WORKERS=this (0: skip; default 16)")
     p.add_argument("--only", default="", help=f"comma-separated parts to run: {', '.join(PARTS)}")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of every part in about a minute")
-    p.add_argument("--keep-db", action="store_true", help="keep the scale database (of_bench_scale_<n>) afterwards")
+    p.add_argument("--keep-db", action="store_true", help="keep the scale database afterwards")
     p.add_argument("--results-dir", default=None, help="where the JSON goes (default bench/results)")
     p.add_argument("--explain-dir", default=None, help="where EXPLAIN texts go (default bench/results/explain)")
     args = p.parse_args(argv)

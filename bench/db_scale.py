@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import random
 import re
 import statistics
@@ -482,6 +483,7 @@ class Probe:
     target_ms: float | None = None
     write: bool = False  # run inside a transaction that is rolled back
     source: str = ""
+    setup: str = ""  # run first in the same transaction, untimed (e.g. SET LOCAL jit = off)
 
 
 def _named(name: str) -> str:
@@ -599,6 +601,9 @@ def suggestions(probes_so_far: list[Probe], failed_params: dict[str, Any]) -> li
                 probe.sql[match.end():]
             out.append(Probe(f"suggested: {probe.name.removeprefix('grafana ')}, LATERAL per recent order", sql,
                              None, "suggestion", None, source="bench/db_scale.py (rewrite of the orders.json panel)"))
+            out.append(Probe(f"suggested: {probe.name.removeprefix('grafana ')}, LATERAL, jit off", sql,
+                             None, "suggestion", None, source="bench/db_scale.py (rewrite, SET LOCAL jit = off)",
+                             setup="SET LOCAL jit = off"))
     return out
 
 
@@ -705,6 +710,8 @@ def time_queries(conn: Any, repeat: int, history_rows: int, explain_dir: Path | 
             runs, k = repeat, 0
             while k <= runs:
                 cur = conn.cursor()
+                if probe.setup:
+                    cur.execute(probe.setup)
                 t0 = time.perf_counter()
                 cur.execute(probe.sql, probe.params)
                 if cur.description is not None:
@@ -718,9 +725,13 @@ def time_queries(conn: Any, repeat: int, history_rows: int, explain_dir: Path | 
                     runs = min(runs, 3)  # a slow query: fewer repetitions keep the suite's time bounded
                 k += 1
             cur = conn.cursor()
+            if probe.setup:
+                cur.execute(probe.setup)
             cur.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + probe.sql, probe.params)
             plan_json = cur.fetchone()[0][0]
             conn.rollback()
+            if probe.setup:
+                cur.execute(probe.setup)
             cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + probe.sql, probe.params)
             plan_text = "\n".join(r[0] for r in cur.fetchall())
             conn.rollback()
@@ -739,7 +750,8 @@ def time_queries(conn: Any, repeat: int, history_rows: int, explain_dir: Path | 
         explain_file = explain_dir / f"{_slug(probe.name)}.txt"
         explain_file.write_text(
             f"-- {probe.name}\n-- source: {probe.source}\n-- params: {json.dumps(probe.params, default=str)}\n"
-            f"-- {'rolled back (the query writes)' if probe.write else 'read only'}\n\n{probe.sql.strip()}\n\n"
+            f"-- {'rolled back (the query writes)' if probe.write else 'read only'}\n"
+            f"{('-- ' + probe.setup + chr(10)) if probe.setup else ''}\n{probe.sql.strip()}\n\n"
             f"{plan_text}\n",
             encoding="utf-8",
         )
@@ -773,7 +785,7 @@ def run(section: Section, *, orders: int, history: int, repeat: int, keep: bool 
     from tools import pg
 
     server, _ = pg.ensure_server()
-    name = f"of_bench_scale_{orders}"
+    name = f"of_bench_scale_{orders}_{os.getpid()}"  # concurrent runs (two test sessions) never share it
     pg.create_database(server, name, drop_first=True)
     url = server.url(name)
     try:
@@ -792,10 +804,10 @@ def run(section: Section, *, orders: int, history: int, repeat: int, keep: bool 
             section.add("order_status_history size", loaded["sizes_mb"]["order_status_history"], "MB")
             with conn.cursor() as cur:
                 settings = {}
-                for name in ("server_version", "jit", "jit_above_cost", "shared_buffers", "work_mem",
-                             "random_page_cost", "effective_cache_size"):
-                    cur.execute(f"SHOW {name}")
-                    settings[name] = cur.fetchone()[0]
+                for setting in ("server_version", "jit", "jit_above_cost", "shared_buffers", "work_mem",
+                                "random_page_cost", "effective_cache_size"):
+                    cur.execute(f"SHOW {setting}")
+                    settings[setting] = cur.fetchone()[0]
             section.details["server_settings"] = settings
             log("db_scale: timing queries")
             results = time_queries(conn, repeat, c["history"], log=log)

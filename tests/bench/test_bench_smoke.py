@@ -21,10 +21,11 @@ SECTIONS = {"db_scale", "startup", "baseline", "pipeline", "api_efficiency", "li
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
     out = tmp_path_factory.mktemp("bench")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "plugins"), str(REPO)]))
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--results-dir", str(out), "--explain-dir", str(out / "explain")],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=280,
-    )
+    cmd = [sys.executable, "-m", "bench", "--quick", "--results-dir", str(out), "--explain-dir", str(out / "explain")]
+    with subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as p:
+        stdout, stderr = p.communicate(timeout=280)
+    proc = subprocess.CompletedProcess(cmd, p.returncode, stdout, stderr)
+    proc.pid = p.pid  # type: ignore[attr-defined]  (the bench names its throwaway databases after it)
     return proc, out
 
 
@@ -62,3 +63,17 @@ def test_quick_suite_moves_every_order_and_explains_every_query(quick_run) -> No
         assert (out / "explain" / Path(q["explain"]).name).read_text().count("Execution Time") == 1
     limits = {m["name"]: m["value"] for m in data["sections"]["limits"]["metrics"]}
     assert limits["labels bought and downloaded in the window"] >= 1
+
+
+@pytest.mark.slow
+def test_quick_suite_leaves_no_database_behind(quick_run, pg_server) -> None:
+    proc, _ = quick_run
+    assert proc.returncode == 0
+    conn = pg_server.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT datname FROM pg_database WHERE datname LIKE 'of\\_bench\\_%%'")
+            names = [r[0] for r in cur.fetchall()]
+    finally:
+        conn.close()
+    assert [n for n in names if n.endswith(f"_{proc.pid}")] == []
