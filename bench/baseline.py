@@ -109,12 +109,12 @@ def run(section: Section, *, orders: int, sample: int, latency_ms: float,
         log: Callable[[str], None] = print) -> dict[str, Any]:
     import subprocess
 
-    from sandbox.testing import running_sandbox
+    from bench.sandbox_proc import sandbox_process
 
     sample = max(1, min(sample, orders))
     with (
         tempfile.TemporaryDirectory(prefix="orderflow-bench-base-") as home,
-        running_sandbox(seed=8, debit_delay=0.05, rate_limits=False) as sb,
+        sandbox_process(seed=8, debit_delay=0.05, rate_limits=False) as sb,
     ):
         sb.set_faults("mirakl", "*", latency_ms=latency_ms)
         sb.set_faults("canadapost", "*", latency_ms=latency_ms)

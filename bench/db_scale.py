@@ -551,60 +551,44 @@ def probes(conn: Any) -> list[Probe]:
         Probe("msg_auto_reply_candidates x100", _named("msg_auto_reply_candidates"), {"limit": 100}, "dag",
               STATUS_TARGET_MS, source="msg_auto_reply_candidates.sql"),
     ]
-    out += grafana_probes()
+    out += grafana_probes(grafana_role_setup(conn))
     out += suggestions(out, {"run_id": run[0], "actor": run[1], "status": "label_failed"})
     return out
 
 
 # What-if rewrites of queries the benchmark found slow: same results, timed beside the originals so
-# the numbers behind each recommendation are reproducible. The SQL of record stays in include/sql
-# and grafana/; these are proposals.
-_TIME_IN_STEP_FIRSTS = """WITH recent AS (
-  SELECT DISTINCT order_id FROM order_status_history
-   WHERE status IN ('accepted', 'label_created', 'shipped')
-     AND {time_filter}
-), firsts AS (
-  SELECT r.order_id, f.accepted_at, f.label_at, f.shipped_at
-    FROM recent r
-    CROSS JOIN LATERAL (
-      SELECT min(h.created_at) FILTER (WHERE h.status = 'accepted')      AS accepted_at,
-             min(h.created_at) FILTER (WHERE h.status = 'label_created') AS label_at,
-             min(h.created_at) FILTER (WHERE h.status = 'shipped')       AS shipped_at
-        FROM order_status_history h
-       WHERE h.order_id = r.order_id AND h.status IN ('accepted', 'label_created', 'shipped')) f
-"""
-
-
+# the numbers behind each recommendation are reproducible (kind "suggestion"). The SQL of record
+# stays in include/sql and grafana/. The rewrites proposed by the first run (orders_failed_by_run
+# joined by primary key, "Orders by current status" counting before the join, "Time in each step"
+# through LATERAL, no JIT for Grafana's role) are applied there now (migration 009 for the JIT).
 def suggestions(probes_so_far: list[Probe], failed_params: dict[str, Any]) -> list[Probe]:
-    out: list[Probe] = []
-    failed = _named("orders_failed_by_run")
-    if "JOIN orders o ON o.current_history_id = h.id" in failed:
-        out.append(Probe(
-            "suggested: orders_failed_by_run joining orders by primary key",
-            failed.replace("JOIN orders o ON o.current_history_id = h.id",
-                           "JOIN orders o ON o.order_id = h.order_id AND o.current_history_id = h.id"),
-            failed_params, "suggestion", None, source="bench/db_scale.py (rewrite of orders_failed_by_run.sql)"))
-    for probe in probes_so_far:
-        if probe.kind != "grafana":
-            continue
-        if probe.name.endswith(": Orders by current status") and "LEFT JOIN orders o ON" in probe.sql:
-            out.append(Probe(
-                "suggested: grafana Orders by current status, counting before the join",
-                'SELECT s.status AS "status", coalesce(c.orders, 0) AS "orders"\n  FROM order_statuses s\n'
-                "  LEFT JOIN (SELECT current_status, count(*) AS orders FROM orders GROUP BY current_status) c\n"
-                "         ON c.current_status = s.status\n ORDER BY 2 DESC, s.status",
-                None, "suggestion", None, source="bench/db_scale.py (rewrite of the orders.json panel)"))
-        match = re.search(r"WITH firsts AS \(.*?created_at BETWEEN ('[^']+' AND '[^']+')\)\s*GROUP BY h\.order_id\n",
-                          probe.sql, re.S)
-        if match and "Time in each step" in probe.name:
-            sql = _TIME_IN_STEP_FIRSTS.format(time_filter=f"created_at BETWEEN {match.group(1)}") + \
-                probe.sql[match.end():]
-            out.append(Probe(f"suggested: {probe.name.removeprefix('grafana ')}, LATERAL per recent order", sql,
-                             None, "suggestion", None, source="bench/db_scale.py (rewrite of the orders.json panel)"))
-            out.append(Probe(f"suggested: {probe.name.removeprefix('grafana ')}, LATERAL, jit off", sql,
-                             None, "suggestion", None, source="bench/db_scale.py (rewrite, SET LOCAL jit = off)",
-                             setup="SET LOCAL jit = off"))
-    return out
+    return []
+
+
+GRAFANA_ROLE = "orderflow_grafana"
+
+
+def grafana_role_setup(conn: Any) -> str:
+    """``SET LOCAL`` statements for the settings Grafana's role gets at login (ALTER ROLE ... SET,
+    e.g. migration 009's jit = off): the benchmark connects as the migrating user, so it applies
+    them itself to time the panels as Grafana's sessions run them."""
+    cur = conn.cursor()
+    cur.execute(
+        """SELECT unnest(s.setconfig)
+             FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole
+            WHERE r.rolname = %s
+              AND s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
+            ORDER BY s.setdatabase""",  # the database-specific setting wins: applied last
+        (GRAFANA_ROLE,),
+    )
+    statements = []
+    for (item,) in cur.fetchall():
+        name, _, value = item.partition("=")
+        cur.execute("SELECT format('SET LOCAL %%I = %%L', %s::text, %s::text)", (name, value))
+        statements.append(cur.fetchone()[0])
+    cur.close()
+    conn.rollback()
+    return "; ".join(statements)
 
 
 # Grafana's PostgreSQL macros, the few our dashboards use (as the server expands them).
@@ -638,7 +622,8 @@ def expand_grafana(sql: str, variables: dict[str, str], start: datetime, end: da
     return _MACRO.sub(macro, sql)
 
 
-def grafana_probes() -> list[Probe]:
+def grafana_probes(setup: str = "") -> list[Probe]:
+    """Every order-DB panel query, with the Grafana role's session settings (``setup``)."""
     out: list[Probe] = []
     end = datetime.now(UTC)
     for path in sorted(GRAFANA_DIR.glob("*.json")):
@@ -664,7 +649,7 @@ def grafana_probes() -> list[Probe]:
                     continue
                 title = expand_grafana(panel.get("title", "?"), variables, start, end)
                 out.append(Probe(f"grafana {path.stem}: {title}", expand_grafana(sql, variables, start, end),
-                                 None, "grafana", None, source=path.name))
+                                 None, "grafana", None, source=path.name, setup=setup))
     return out
 
 

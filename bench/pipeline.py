@@ -1,9 +1,10 @@
 """Pipeline throughput, API efficiency and memory: the real DAG over N sandbox orders.
 
-The sandbox (in this process) holds N new orders, adds ``latency_ms`` to every API call, enforces no
-rate limit and debits payments after a short delay. A fresh process runs ``dag.test()`` of
-``orderflow_core`` (every task, as a scheduler would order them, with the product's settings; the
-hooks' client-side limits are switched off to match the unlimited sandbox). Then:
+The sandbox (its own process, ``python -m sandbox serve``) holds N new orders, adds ``latency_ms``
+to every API call, enforces no rate limit and debits payments after a short delay. A fresh process
+runs ``dag.test()`` of ``orderflow_core`` (every task, as a scheduler would order them, with the
+product's settings; the hooks' client-side limits are switched off to match the unlimited sandbox).
+Then:
 
 - **pipeline**: wall time per step (its task instance's duration), orders per minute end to end,
   task instances used, the share of orders that reached ``shipped``, the ratio to the serial baseline;
@@ -17,7 +18,6 @@ from __future__ import annotations
 import os
 import resource
 import tempfile
-import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -47,14 +47,14 @@ def order_ids_per_call(call: dict[str, Any]) -> int:
 def measure(orders: int, latency_ms: float, max_workers: int | None,
             log: Callable[[str], None]) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, int], dict[str, Any]]:
     """One measured DAG run over ``orders`` sandbox orders: (child result, calls, final statuses, extras)."""
-    from sandbox.testing import running_sandbox
+    from bench.sandbox_proc import sandbox_process
 
     settings = {"ORDERFLOW_MAX_WORKERS": str(max_workers)} if max_workers else {}
     extra: dict[str, Any] = {"settings_overrides": settings}
     with (
         benv.order_database("pipe") as order_db,
         tempfile.TemporaryDirectory(prefix="orderflow-bench-pipe-") as home,
-        running_sandbox(seed=8, debit_delay=0.05, rate_limits=False) as sb,
+        sandbox_process(seed=8, debit_delay=0.05, rate_limits=False) as sb,
     ):
         sb.set_faults("mirakl", "*", latency_ms=latency_ms)
         sb.set_faults("canadapost", "*", latency_ms=latency_ms)
@@ -68,12 +68,13 @@ def measure(orders: int, latency_ms: float, max_workers: int | None,
 
         def go() -> None:
             sb.generate_orders(orders)
-            extra["sandbox_cpu_start"] = time.process_time()
+            extra["sandbox_cpu_start"] = sb.cpu_seconds()
 
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         result = benv.run_dag_test(environ, migrate=migrate, timeout=max(900, orders * 2), log=log,
                                    before_measured_run=go)
-        extra["sandbox_cpu_s"] = time.process_time() - extra.pop("sandbox_cpu_start", time.process_time())
+        sandbox_cpu_now = sb.cpu_seconds()
+        extra["sandbox_cpu_s"] = sandbox_cpu_now - extra.pop("sandbox_cpu_start", sandbox_cpu_now)
         after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         extra["children_maxrss_mib"] = (after / 1024) if after > before else None
         started = result["dag_test_start"]

@@ -332,9 +332,16 @@ class FaultConfig:
 
 
 class RateLimiter:
-    """Per-group limits in calls per rolling 60 s window; switchable as a whole."""
+    """Per-group limits in calls per rolling 60 s window; switchable as a whole.
+
+    Keys are a route's ``rate_group`` (e.g. Mirakl ``OR11``, Canada Post throttle group ``A``) or
+    ``endpoint:<name>`` for one endpoint alone (e.g. ``endpoint:create_shipment``: "20 creates a
+    minute", whatever else group A holds). A call must fit every limit that applies to it; a rejected
+    call counts against none of them.
+    """
 
     WINDOW_S = 60.0
+    ENDPOINT_PREFIX = "endpoint:"
 
     def __init__(self, limits: Mapping[str, float] | None = None, enabled: bool = True) -> None:
         self._lock = threading.Lock()
@@ -359,23 +366,31 @@ class RateLimiter:
         with self._lock:
             return {"enabled": self.enabled, "limits": dict(self.limits), "window_seconds": self.WINDOW_S}
 
-    def check(self, group: str | None) -> float | None:
-        """Record a call; return None if allowed, else the seconds until one would be."""
-        if group is None:
+    def check(self, group: str | None, endpoint: str | None = None) -> float | None:
+        """Record a call of ``group`` (and ``endpoint``); None if allowed, else seconds until one would be."""
+        keys = [k for k in (group, f"{self.ENDPOINT_PREFIX}{endpoint}" if endpoint else None) if k is not None]
+        if not keys:
             return None
         with self._lock:
-            limit = self.limits.get(group)
-            if not self.enabled or limit is None:
+            if not self.enabled:
                 return None
             now = time.monotonic()
-            hits = self._hits.setdefault(group, deque())
-            while hits and hits[0] <= now - self.WINDOW_S:
-                hits.popleft()
-            if len(hits) >= limit:
+            applicable: list[tuple[float, deque[float]]] = []
+            for key in keys:
+                limit = self.limits.get(key)
+                if limit is None:
+                    continue
+                hits = self._hits.setdefault(key, deque())
+                while hits and hits[0] <= now - self.WINDOW_S:
+                    hits.popleft()
+                applicable.append((limit, hits))
+            full = [hits for limit, hits in applicable if len(hits) >= limit]
+            if full:
                 # Rejected calls do not count against the window (as Mirakl's docs imply: the
                 # Retry-After is when the next call will succeed).
-                return max(0.0, hits[0] + self.WINDOW_S - now)
-            hits.append(now)
+                return max(0.0, max((hits[0] + self.WINDOW_S - now for hits in full if hits), default=self.WINDOW_S))
+            for _, hits in applicable:
+                hits.append(now)
             return None
 
 
@@ -520,7 +535,7 @@ class SandboxServer:
             info["outcome"] = "dropped"
             return None, info
 
-        retry_after = self.limiter.check(route.rate_group)
+        retry_after = self.limiter.check(route.rate_group, route.endpoint)
         if retry_after is not None:
             info["outcome"] = "throttled"
             return service.throttled_response(route, retry_after), info

@@ -50,7 +50,16 @@ class Settings:
     task_timeout_minutes: int = 30
     # batches and concurrency inside a task
     batch_size: int = 100                   # orders per claim / per OR11 order_ids call (max 100)
-    max_workers: int = 4                    # parallel API calls inside one task
+    # Parallel API calls inside one task. 16 is safe against the real APIs: concurrency is not the
+    # request *rate*. The hooks' shared client-side limiters bound each budget per process (Canada
+    # Post throttle groups A-E and an optional create limit, Mirakl's OR11 polls and look-ups) and a
+    # throttled answer is waited out (Retry-After, Canada Post's 60 s block) by the tenacity loop,
+    # so more workers only fill a budget sooner, never overspend it. Mirakl documents no per-call
+    # concurrency limit for OR21/OR23/OR24; 16 connections per task stay far below what its gateway
+    # serves one shop. Everything a worker thread takes scales with it: the store's pool is sized to
+    # 2 x max_workers + 2 (one advisory-lock session + one transaction per shipping thread) and waits
+    # rather than fails when exhausted; the hooks' HTTP pools keep up to 64 connections.
+    max_workers: int = 16
     # A dead worker's claims expire after this. It must outlive a try that runs to its
     # execution_timeout (task_timeout_minutes): a claim expiring under a live try lets an
     # overlapping run work the same order. The steps enforce timeout + CLAIM_TTL_MARGIN_SECONDS

@@ -642,6 +642,37 @@ def test_rate_limiters_are_shared_per_throttle_group_and_configurable(cp, sleeps
     assert len(limiters["C"]._calls) == 2
 
 
+def test_create_limit_is_acquired_before_each_create_post_only(cp, sleeps, monkeypatch):
+    from orderflow.hooks._http import RateLimiter
+
+    monkeypatch.setenv("AIRFLOW_CONN_CANADAPOST_DEFAULT",
+                       conn_json(cp.base, api=cp.api, rate_limits={"A": 100, "Create": 2}))
+    cp.on("GET", cp.shipments_path, cp.listing())
+    cp.on("POST", cp.shipments_path, cp.info())
+    hook = make_hook(sleeps)
+    assert hook.config.rate_limits["create"] == 2 and hook.config.rate_limits["A"] == 100
+    for _ in range(2):
+        hook.create_shipment(shipment_request())  # look-up (GET, group C) then one create POST
+    limiters = {name.rsplit(":", 1)[1]: lim for name, lim in RateLimiter._registry.items()
+                if name.startswith("canadapost:")}
+    assert len(limiters["create"]._calls) == 2  # the two POSTs; the look-ups did not count
+    assert len(limiters["A"]._calls) == 2
+
+    class WouldWait(Exception):
+        pass
+
+    def refuse(seconds: float) -> None:
+        raise WouldWait(seconds)
+
+    limiters["create"]._sleep = refuse
+    hook.find_shipments(customer_request_id="x-1")  # not a create: never asks the create limiter
+    with pytest.raises(WouldWait) as waited:
+        hook.create_shipment(shipment_request(), look_up_first=False)
+    assert 60 <= waited.value.args[0] <= 61  # the third create waits for the window
+    assert len(cp.api_requests("POST")) == 2  # and no third POST left
+    assert len(limiters["A"]._calls) == 2  # nor took a group A slot while it waited
+
+
 def test_missing_sender_block_is_reported_at_first_use(monkeypatch):
     value = json.loads(conn_json("https://soa-gw.canadapost.ca", api="xml"))
     for key in ("sender_company", "sender_phone"):

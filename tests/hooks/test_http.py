@@ -11,7 +11,16 @@ from email.utils import format_datetime
 import pytest
 import requests
 
-from orderflow.hooks._http import RateLimiter, RetryPolicy, build_session, parse_retry_after, retrying
+from orderflow.hooks._http import (
+    WINDOW_SAFETY_MARGIN_SECONDS,
+    RateLimiter,
+    RetryPolicy,
+    build_session,
+    parse_retry_after,
+    retrying,
+)
+
+MARGIN = WINDOW_SAFETY_MARGIN_SECONDS
 
 
 class FakeClock:
@@ -34,8 +43,8 @@ def test_first_call_never_waits_and_second_waits_out_the_window():
     assert limiter.acquire() == 0.0
     clock.now += 10
     waited = limiter.acquire()
-    assert waited == pytest.approx(50.0)
-    assert clock.now == pytest.approx(1060.0)
+    assert waited == pytest.approx(50.0 + MARGIN)
+    assert clock.now == pytest.approx(1060.0 + MARGIN)
 
 
 def test_n_per_minute_allows_a_burst_of_n_then_rolls():
@@ -43,14 +52,54 @@ def test_n_per_minute_allows_a_burst_of_n_then_rolls():
     limiter = RateLimiter("x", 3, clock=clock, sleep=clock.sleep)
     assert [limiter.acquire() for _ in range(3)] == [0.0, 0.0, 0.0]
     clock.now += 20
-    assert limiter.acquire() == pytest.approx(40.0)  # until the first call leaves the 60 s window
+    assert limiter.acquire() == pytest.approx(40.0 + MARGIN)  # until the first call leaves the window
+
+
+def test_window_keeps_a_safety_margin_over_the_servers_60_s():
+    assert MARGIN > 0
+    clock = FakeClock()
+    limiter = RateLimiter("edge", 20, clock=clock, sleep=clock.sleep)
+    for _ in range(20):
+        limiter.acquire()
+        clock.now += 0.001
+    # Exactly 60 s after the first call left: the 21st would arrive inside the server's window when the
+    # first call was slower on the wire than this one; it waits for the margin instead.
+    clock.now = 1060.0
+    assert limiter.acquire() == pytest.approx(MARGIN)
+    assert clock.now == pytest.approx(1060.0 + MARGIN)
+
+
+def test_server_counting_arrivals_never_sees_more_than_the_budget_in_60_s():
+    """Simulate a server stamping arrivals (send time + a varying delay) against a 20/min budget."""
+    import random
+
+    rng = random.Random(7)
+    clock = FakeClock()
+    limiter = RateLimiter("server-view", 20, clock=clock, sleep=clock.sleep)
+    arrivals: list[float] = []
+    for _ in range(200):
+        limiter.acquire()
+        arrivals.append(clock.now + rng.uniform(0.0, 0.5))  # 0-500 ms on the wire
+        clock.now += rng.uniform(0.0, 0.2)
+    arrivals.sort()
+    worst = max(sum(1 for t in arrivals if a <= t < a + 60.0) for a in arrivals)
+    assert worst <= 20
+
+
+def test_margin_can_be_set_and_not_negative():
+    clock = FakeClock()
+    limiter = RateLimiter("exact", 1, clock=clock, sleep=clock.sleep, margin=0.0)
+    limiter.acquire()
+    assert limiter.acquire() == pytest.approx(60.0)
+    with pytest.raises(ValueError, match="margin"):
+        RateLimiter("bad", 1, margin=-1)
 
 
 def test_fractional_rate_means_one_call_per_longer_window():
     clock = FakeClock()
     limiter = RateLimiter("slow", 0.5, clock=clock, sleep=clock.sleep)
     limiter.acquire()
-    assert limiter.acquire() == pytest.approx(120.0)
+    assert limiter.acquire() == pytest.approx(120.0 + MARGIN)
 
 
 @pytest.mark.parametrize("limit", [None, 0])
@@ -109,7 +158,7 @@ def test_limiter_really_sleeps_with_the_real_clock():
     offset = [0.0]
     limiter = RateLimiter("real", 1, clock=lambda: time.monotonic() + offset[0])
     assert limiter.acquire() == 0.0
-    offset[0] += 59.8  # 0.2 s of the minute left
+    offset[0] += 59.8 + MARGIN  # 0.2 s of the window left
     started = time.monotonic()
     waited = limiter.acquire()
     assert 0.1 <= waited <= 0.5
@@ -284,3 +333,14 @@ def test_build_session_does_not_resend_on_dropped_connection(scripted_server):
     with pytest.raises(requests.ConnectionError):
         session.post(scripted_server.url + "/x", data=b"{}", timeout=5)
     assert len(scripted_server.requests) == 1
+
+
+def test_session_pool_holds_a_connection_per_worker_thread():
+    from orderflow.settings import Settings
+
+    adapter = build_session().get_adapter("https://example.invalid/")
+    assert adapter._pool_maxsize >= Settings().max_workers  # else urllib3 discards connections per call
+    pool = adapter.get_connection_with_tls_context(
+        requests.Request("GET", "https://example.invalid/").prepare(), verify=True
+    ) if hasattr(adapter, "get_connection_with_tls_context") else adapter.get_connection("https://example.invalid/")
+    assert pool.pool.maxsize >= Settings().max_workers

@@ -85,6 +85,34 @@ def test_rate_limiter_window():
     assert limiter.check("A") is None
 
 
+def test_rate_limiter_endpoint_limit_beside_the_group_limit():
+    limiter = RateLimiter({"A": 3, "endpoint:create_shipment": 1})
+    assert limiter.check("A", "create_shipment") is None
+    wait = limiter.check("A", "create_shipment")  # the endpoint's budget is spent, group A's is not
+    assert wait is not None and 59 < wait <= 60
+    # The rejected create counted against neither limit: two more group A calls still fit.
+    assert limiter.check("A", "get_artifact") is None
+    assert limiter.check("A", "get_artifact") is None
+    assert limiter.check("A", "get_artifact") is not None  # now group A is full
+    assert limiter.check(None, "other") is None
+    limiter.configure(limits={"endpoint:create_shipment": 0})
+    assert limiter.check(None, "create_shipment") == 60.0  # a zero limit refuses every call
+
+
+def test_per_endpoint_limit_over_http_spans_the_endpoints_groups():
+    with running_sandbox(orders=2, rate_limits=True, with_canadapost=False) as sb:
+        # OR11 look-ups by order_ids (group OR11_ids) and by date (group OR11) are both endpoint OR11.
+        resp = _admin(sb, "POST", "limits", {"limits": {"OR11": None, "endpoint:OR11": 2}})
+        assert resp.json()["limits"]["endpoint:OR11"] == 2
+        client = MiraklClient(sb)
+        assert client.get("/api/orders").status_code == 200
+        assert client.get("/api/orders", order_ids="x-A").status_code == 200
+        third = client.get("/api/orders", order_ids="x-A")
+        assert third.status_code == 429 and 55 <= int(third.headers["Retry-After"]) <= 60
+        assert client.get("/api/shipping/carriers").status_code == 200  # SH21: another endpoint
+        assert [c.outcome for c in sb.calls("mirakl", "OR11")] == ["ok", "ok", "throttled"]
+
+
 def test_hang_until_the_client_gives_up(sandbox, client):
     sandbox.set_faults("mirakl", "SH21", hang_rate=1, hang_seconds=1.5, count=1)
     started = time.monotonic()

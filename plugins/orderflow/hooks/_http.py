@@ -31,6 +31,14 @@ from requests.adapters import HTTPAdapter
 log = logging.getLogger(__name__)
 
 _WINDOW_SECONDS = 60.0
+# The client's window is wider than the server's by this much. The limiter stamps a call when it
+# leaves; the server stamps it when it arrives (after connect, TLS, queueing and any latency), and the
+# two clocks are not the same. With a bare 60 s window, the 21st call of a 20/min budget can leave
+# exactly 60 s after the 1st left yet *arrive* a few ms less than 60 s after the 1st arrived (the 1st
+# was slower on the wire): the server counts 21 in its window and throttles (Canada Post then blocks
+# the key for up to a minute). One second covers latency jitter and clock skew of real APIs by far and
+# costs 1/61 (1.6 %) of the budget.
+WINDOW_SAFETY_MARGIN_SECONDS = 1.0
 
 
 class RateLimiter:
@@ -39,6 +47,10 @@ class RateLimiter:
     ``per_minute`` may be fractional: 0.5 means one call every two minutes (the window then widens so a
     single call still fits in it). ``None`` or ``0`` means unlimited. The first call never waits: the
     window starts empty, which matters for "poll OR11 at most once a minute" (the first poll is free).
+
+    The window is the server's 60 s plus :data:`WINDOW_SAFETY_MARGIN_SECONDS` (``margin``): never more
+    than ``per_minute`` calls in any 60 s of the server's clock, even when calls reach it with
+    different delays.
     """
 
     _registry: ClassVar[dict[str, RateLimiter]] = {}
@@ -51,8 +63,12 @@ class RateLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        margin: float = WINDOW_SAFETY_MARGIN_SECONDS,
     ) -> None:
+        if margin < 0:
+            raise ValueError(f"rate limiter {name!r}: margin must be >= 0, got {margin}")
         self.name = name
+        self.margin = margin
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -87,9 +103,9 @@ class RateLimiter:
         """(calls allowed, window length in seconds) for the current limit."""
         assert self.per_minute
         if self.per_minute >= 1:
-            return int(self.per_minute), _WINDOW_SECONDS
+            return int(self.per_minute), _WINDOW_SECONDS + self.margin
         # Below one call a minute: one call per (60 / per_minute) seconds.
-        return 1, _WINDOW_SECONDS / self.per_minute
+        return 1, _WINDOW_SECONDS / self.per_minute + self.margin
 
     def acquire(self) -> float:
         """Block until a call is allowed, record it and return the seconds waited."""
@@ -260,13 +276,21 @@ def retrying(
     )
 
 
+# Connections kept per host by a hook's session. requests' default (10) is below the workers a task
+# may run (settings.max_workers, default 16): urllib3 then opens extra connections and throws them
+# away after each call ("Connection pool is full, discarding connection"), paying a new TCP (and TLS)
+# handshake per call. Idle connections cost a socket each, nothing more.
+DEFAULT_POOL_MAXSIZE = 64
+
+
 def build_session(
     headers: dict[str, str] | None = None,
     *,
-    pool_maxsize: int = 10,
+    pool_maxsize: int = DEFAULT_POOL_MAXSIZE,
 ) -> requests.Session:
     """A ``requests.Session`` with default headers and no urllib3-level retries (tenacity owns retries).
 
+    ``pool_maxsize`` connections per host are kept for reuse (must be >= the threads sharing the session).
     urllib3's own retries would silently re-send requests (including a money-spending POST), so they
     are disabled explicitly.
     """

@@ -105,11 +105,21 @@ NC_WINDOW_FUTURE = timedelta(hours=24)
 NO_TRACKING_YET_CODES = frozenset({"004", "007"})
 
 DEFAULT_RATE_LIMITS: dict[str, float] = {"A": 646, "B": 468, "C": 730, "E": 20}
+# rate_limits key of the optional per-operation limit on create-shipment POSTs (not a throttle group:
+# no default; the carrier may allow fewer creates a minute than group A's calls).
+CREATE_LIMIT_KEY = "create"
+_CREATE_OPS = frozenset({"create_shipment"})
 
 # shipment-status values that mean "no longer a usable label". The gateway answers 404 for a voided
 # shipment (reference §5), but a list answer carrying shipment-info inline, or a gateway that keeps
 # voided shipments readable, must not let recovery adopt a dead label (its PIN would go to Best Buy).
 VOIDED_STATUSES = frozenset({"voided", "void", "cancelled", "canceled"})
+
+
+def _limit_key(key: Any) -> str:
+    """A rate_limits key: throttle groups upper-case ("a" -> "A"), the create limit as "create"."""
+    text = str(key).strip()
+    return CREATE_LIMIT_KEY if text.lower() == CREATE_LIMIT_KEY else text.upper()
 
 
 @dataclass(frozen=True)
@@ -191,6 +201,8 @@ class CanadaPostHook(BaseHook):
         :meth:`request_refund`).
       - ``rate_limits``: per-minute limits per throttle group, e.g. ``{"A": 646, "B": 468, "C": 730,
         "E": 20}`` (defaults shown; ``0``/``null`` = unlimited). Shared by every hook in the process.
+        An optional ``"create"`` key limits create-shipment POSTs alone (creates per minute, e.g. a
+        contract's "20 labels a minute"), acquired before each create POST on top of group A.
       - ``language``: ``en-CA`` (default) or ``fr-CA``.
       - ``portal_auth``: how the token call presents the client credentials: ``"both"`` (default:
         ``X-IBM-Client-Id``/``X-IBM-Client-Secret`` headers *and* HTTP Basic), ``"headers"`` or ``"basic"``.
@@ -662,6 +674,9 @@ class CanadaPostHook(BaseHook):
     def _http(self, call: _Call) -> _Answer:
         config = self._load_config()
         session = self.get_conn()
+        if call.op in _CREATE_OPS:
+            # Per-operation budget first, so a create waiting for its slot holds no group A slot.
+            self._limiter(CREATE_LIMIT_KEY).acquire()
         self._limiter(call.group).acquire()
         headers = {"Accept": call.accept}
         if call.content_type:
@@ -926,9 +941,9 @@ class _Config:
         limits: dict[str, float | None] = dict(DEFAULT_RATE_LIMITS)
         extra_limits = extra.get("rate_limits") or {}
         if isinstance(extra_limits, dict):
-            limits.update({str(k).upper(): (float(v) if v else None) for k, v in extra_limits.items()})
+            limits.update({_limit_key(k): (float(v) if v else None) for k, v in extra_limits.items()})
         if rate_limits:
-            limits.update({k.upper(): v for k, v in rate_limits.items()})
+            limits.update({_limit_key(k): v for k, v in rate_limits.items()})
         portal_auth = str(extra.get("portal_auth") or "both").lower()
         if portal_auth not in ("both", "headers", "basic"):
             raise ValueError("extra portal_auth must be 'both', 'headers' or 'basic'")

@@ -50,15 +50,27 @@ def _quote(value: str) -> str:
 
 
 class StoreBase:
-    """Pool + transaction helpers shared by the store's parts."""
+    """Pool + transaction helpers shared by the store's parts.
 
-    def __init__(self, dsn: str, *, max_connections: int = 8) -> None:
+    psycopg2's ``ThreadedConnectionPool`` *raises* ``PoolError`` when all ``max_connections`` are
+    out. Every checkout here first takes a slot of a semaphore of the same size, so a thread beyond
+    the pool's size waits for a connection to come back instead of failing its order. A wait longer
+    than ``checkout_timeout`` seconds still raises (a clear ``PoolError``): a thread holding one
+    connection while asking for another, with every connection held the same way, would otherwise
+    wait forever.
+    """
+
+    def __init__(self, dsn: str, *, max_connections: int = 8, checkout_timeout: float = 300.0) -> None:
         if dsn.startswith("postgres://"):
             dsn = "postgresql://" + dsn[len("postgres://") :]
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be >= 1, got {max_connections}")
         self._dsn = dsn
         self._max_connections = max_connections
+        self._checkout_timeout = checkout_timeout
         self._pool: psycopg2.pool.ThreadedConnectionPool | None = None
         self._pool_pid: int | None = None
+        self._slots = threading.BoundedSemaphore(max_connections)
         self._lock = threading.Lock()
 
     @classmethod
@@ -71,7 +83,34 @@ class StoreBase:
                 # After a fork the parent's sockets belong to the parent: start afresh.
                 self._pool = psycopg2.pool.ThreadedConnectionPool(1, self._max_connections, self._dsn)
                 self._pool_pid = os.getpid()
+                self._slots = threading.BoundedSemaphore(self._max_connections)
             return self._pool
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        """A pooled connection for the block (waits for a free one); closed instead of reused if broken.
+
+        The caller commits or rolls back; a connection whose rollback failed is discarded.
+        """
+        pool = self._get_pool()
+        slots = self._slots
+        if not slots.acquire(timeout=self._checkout_timeout):
+            raise psycopg2.pool.PoolError(
+                f"no database connection free for {self._checkout_timeout:.0f} s "
+                f"(all {self._max_connections} in use; is a thread holding one while asking for another?)"
+            )
+        try:
+            conn = pool.getconn()
+        except BaseException:
+            slots.release()
+            raise
+        try:
+            yield conn
+        finally:
+            try:
+                pool.putconn(conn, close=conn.closed != 0)
+            finally:
+                slots.release()
 
     def close(self) -> None:
         with self._lock:
@@ -82,21 +121,17 @@ class StoreBase:
     @contextmanager
     def transaction(self) -> Iterator[psycopg2.extras.RealDictCursor]:
         """One transaction: commit on success, roll back on any exception."""
-        pool = self._get_pool()
-        conn = pool.getconn()
-        broken = False
-        try:
-            with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
-                yield cur
-            conn.commit()
-        except BaseException:
+        with self.connection() as conn:
             try:
-                conn.rollback()
-            except psycopg2.Error:
-                broken = True
-            raise
-        finally:
-            pool.putconn(conn, close=broken or conn.closed != 0)
+                with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+                    yield cur
+                conn.commit()
+            except BaseException:
+                try:
+                    conn.rollback()
+                except psycopg2.Error:
+                    conn.close()  # broken: the pool discards a closed connection
+                raise
 
     # -- helpers over named queries -------------------------------------------------------
     @staticmethod

@@ -419,25 +419,22 @@ class OrdersMixin(StoreBase):
         expired or taken back) that is in fact still talking to Canada Post. The lock lives in the
         database session, so a killed worker's lock vanishes with its connection.
         """
-        pool = self._get_pool()
-        conn = pool.getconn()
-        broken = False
-        locked = False
-        try:
-            with conn.cursor() as cur:
-                self.run(cur, "try_shipment_lock", {"customer_request_id": customer_request_id})
-                locked = bool(cur.fetchone()[0])
-            conn.commit()  # a session lock outlives the transaction; do not sit idle in one
-            yield locked
-        finally:
+        with self.connection() as conn:
+            locked = False
             try:
-                if locked:
-                    with conn.cursor() as cur:
-                        self.run(cur, "release_shipment_lock", {"customer_request_id": customer_request_id})
-                conn.commit()
-            except psycopg2.Error:
-                broken = True
-            pool.putconn(conn, close=broken or conn.closed != 0)
+                with conn.cursor() as cur:
+                    self.run(cur, "try_shipment_lock", {"customer_request_id": customer_request_id})
+                    locked = bool(cur.fetchone()[0])
+                conn.commit()  # a session lock outlives the transaction; do not sit idle in one
+                yield locked
+            finally:
+                try:
+                    if locked:
+                        with conn.cursor() as cur:
+                            self.run(cur, "release_shipment_lock", {"customer_request_id": customer_request_id})
+                    conn.commit()
+                except psycopg2.Error:
+                    conn.close()  # broken (and a closed session holds no lock): the pool discards it
 
     # -- watermarks -----------------------------------------------------------------------
     def get_watermark(self, name: str) -> datetime | None:
