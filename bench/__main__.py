@@ -66,8 +66,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--limits-orders", type=int, default=120, help="orders waiting for a label in the limits run")
     p.add_argument("--max-workers", type=int, default=None,
                    help="ORDERFLOW_MAX_WORKERS for the pipeline (default: the product's setting)")
-    p.add_argument("--alt-workers", type=int, default=16,
-                   help="also run the pipeline with ORDERFLOW_MAX_WORKERS=this (0: skip; default 16)")
+    p.add_argument("--alt-workers", type=int, default=32,
+                   help="also run the pipeline with ORDERFLOW_MAX_WORKERS=this (0: skip; default 32)")
     p.add_argument("--only", default="", help=f"comma-separated parts to run: {', '.join(PARTS)}")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of every part in about a minute")
     p.add_argument("--keep-db", action="store_true", help="keep the scale database afterwards")

@@ -692,24 +692,24 @@ class _Handler(BaseHTTPRequestHandler):
         if info.get("admin"):
             self._write(resp, head=self.command == "HEAD")
             return
-        status = 0
-        if resp is None:
-            self._drop()
-        else:
-            status = resp.status
-            with contextlib.suppress(OSError):
-                self._write(resp, head=self.command == "HEAD")
+        # Recorded before the answer goes out: a client that got its answer finds its call in the log
+        # (recording after the write raced with a client reading the log right after its call).
         self.sandbox._record(
             method=req.method,
             path=req.path,
             endpoint=info.get("endpoint"),
-            status=status,
+            status=0 if resp is None else resp.status,
             duration_ms=round((time.monotonic() - started) * 1000.0, 3),
             ts=ts,
             outcome=info.get("outcome", "ok"),
             handler_status=info.get("handler_status"),
             query=split.query,
         )
+        if resp is None:
+            self._drop()
+        else:
+            with contextlib.suppress(OSError):
+                self._write(resp, head=self.command == "HEAD")
 
     def _write(self, resp: Response | None, head: bool = False) -> None:
         assert resp is not None

@@ -134,3 +134,36 @@ def test_password_protected_pdf_is_rejected():
 def test_empty_pin_is_refused():
     with pytest.raises(LabelValidationError):
         validate_label(make_pdf(), "  ")
+
+
+def test_pin_in_the_shown_strings_needs_no_full_text_extraction(monkeypatch):
+    from pypdf import PageObject
+
+    def no_extraction(self, *args, **kwargs):
+        raise AssertionError("extract_text should not run when the content stream shows the PIN")
+
+    monkeypatch.setattr(PageObject, "extract_text", no_extraction)
+    assert validate_label(make_pdf(pin_grouped=True), PIN).page_count == 1
+
+
+def test_full_text_extraction_decides_when_the_fast_path_finds_nothing(monkeypatch):
+    import orderflow.labels as labels
+
+    monkeypatch.setattr(labels, "_pin_in_shown_strings", lambda pages, pin: False)
+    assert validate_label(make_pdf(), PIN).page_count == 1  # extract_text still finds it
+    with pytest.raises(LabelValidationError) as exc:
+        validate_label(make_pdf(pin="1111222233334444"), PIN)
+    assert exc.value.reason == "pin_missing"
+
+
+def test_pin_only_in_the_metadata_or_barcode_is_not_in_the_text():
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=(4 * inch, 6 * inch))
+    c.setTitle(f"label {PIN}")  # the document info, not the page
+    code128.Code128(PIN, barHeight=0.8 * inch).drawOn(c, 0.3 * inch, 2.0 * inch)  # bars, no text
+    c.drawString(0.3 * inch, 0.3 * inch, "no pin here")
+    c.showPage()
+    c.save()
+    with pytest.raises(LabelValidationError) as exc:
+        validate_label(buf.getvalue(), PIN)
+    assert exc.value.reason == "pin_missing"

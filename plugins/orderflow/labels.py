@@ -37,6 +37,9 @@ DEFAULT_PAGE_SIZE_IN: tuple[float, float] = (4.0, 6.0)
 # millimetres (101.6 mm -> 102 mm = 4.016 in); 0.1 in still rejects letter/A6 (4.13x5.83) pages.
 DEFAULT_TOLERANCE_IN = 0.1
 _WHITESPACE = re.compile(r"\s+")
+# A literal string in a content stream, e.g. "(1234 5678 9012 3456) Tj" (no nested parentheses).
+_LITERAL_STRING = re.compile(rb"\((?:[^()\\]|\\.)*\)", re.DOTALL)
+_READ_ERRORS = (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError)
 
 
 class LabelValidationError(ValueError):
@@ -78,6 +81,25 @@ def _normalise(text: str) -> str:
     return _WHITESPACE.sub("", text).upper()
 
 
+def _pin_in_shown_strings(pages: list[PageObject], pin: str) -> bool:
+    """Fast path of the PIN check: the PIN among the literal strings the pages' content streams show.
+
+    ``extract_text`` interprets every operator of the page (font maps, positions): most of the CPU of
+    validating a label, and shipping validates one per order. A label written with a standard font
+    encoding (what label printers' PDFs and reportlab use) carries the PIN as plain bytes in the
+    ``Tj``/``TJ`` strings, so finding it there is finding it in the text layer. Anything else (hex
+    strings, escapes, CID fonts, a PIN split oddly) finds nothing here and falls back to
+    ``extract_text``: the fast path can only accept what the full check would accept.
+    """
+    shown: list[bytes] = []
+    for page in pages:
+        contents = page.get_contents()
+        if contents is None:
+            continue
+        shown.extend(m.group(0)[1:-1] for m in _LITERAL_STRING.finditer(contents.get_data()))
+    return pin in _normalise(b"".join(shown).decode("latin-1"))
+
+
 def validate_label(
     pdf: bytes,
     tracking_pin: str,
@@ -114,10 +136,14 @@ def validate_label(
         pages = list(reader.pages)
         page_count = len(pages)
         sizes = tuple(_page_size_in(page) for page in pages)
-        texts = [page.extract_text() or "" for page in pages]
+        pin = _normalise(tracking_pin)
+        # The full text extraction only when the shown strings do not carry the PIN (see above).
+        pin_found = _pin_in_shown_strings(pages, pin) or pin in _normalise(
+            "".join(page.extract_text() or "" for page in pages)
+        )
     except LabelValidationError:
         raise
-    except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+    except _READ_ERRORS as exc:
         # pypdf raises a wide variety on damaged files; all mean the same to us.
         raise LabelValidationError("unreadable", f"pypdf cannot read it: {type(exc).__name__}: {exc}") from exc
 
@@ -131,7 +157,7 @@ def validate_label(
                     f"page {number} is {size[0]:.2f}x{size[1]:.2f} in, expected "
                     f"{page_size_in[0]:g}x{page_size_in[1]:g} in (±{tolerance_in:g} in, either orientation)",
                 )
-    if _normalise(tracking_pin) not in _normalise("".join(texts)):
+    if not pin_found:
         # The PIN itself is an id, fine to name; the label text may hold the customer's address: not logged.
         raise LabelValidationError("pin_missing", f"tracking PIN {tracking_pin} not found in the label's text")
 

@@ -16,6 +16,7 @@ def test_more_threads_than_connections_all_get_one(fresh_db):
     store = OrderStore(fresh_db, max_connections=3)
     in_use = 0
     peak = 0
+    sessions: set[int] = set()
     lock = threading.Lock()
 
     def work(i: int) -> int:
@@ -24,8 +25,11 @@ def test_more_threads_than_connections_all_get_one(fresh_db):
             with lock:
                 in_use += 1
                 peak = max(peak, in_use)
-            cur.execute("SELECT %s::int AS n, pg_sleep(0.05)", (i,))
-            n = cur.fetchone()["n"]
+            cur.execute("SELECT %s::int AS n, pg_backend_pid() AS pid, pg_sleep(0.05)", (i,))
+            row = cur.fetchone()
+            n = row["n"]
+            with lock:
+                sessions.add(row["pid"])
             with lock:
                 in_use -= 1
             return n
@@ -34,6 +38,7 @@ def test_more_threads_than_connections_all_get_one(fresh_db):
         with ThreadPoolExecutor(max_workers=12) as pool:  # 12 threads, 3 connections
             assert sorted(pool.map(work, range(40))) == list(range(40))
         assert peak == 3  # the pool was really exhausted, and the others waited instead of raising
+        assert len(sessions) == 3  # connections are kept and reused, not reopened per checkout
     finally:
         store.close()
 

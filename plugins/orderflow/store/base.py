@@ -7,6 +7,7 @@ fork. Every query is a named file in include/sql/queries (see orderflow.sql).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg2
+import psycopg2.extensions
 import psycopg2.extras
 import psycopg2.pool
 
@@ -52,12 +54,16 @@ def _quote(value: str) -> str:
 class StoreBase:
     """Pool + transaction helpers shared by the store's parts.
 
-    psycopg2's ``ThreadedConnectionPool`` *raises* ``PoolError`` when all ``max_connections`` are
-    out. Every checkout here first takes a slot of a semaphore of the same size, so a thread beyond
-    the pool's size waits for a connection to come back instead of failing its order. A wait longer
-    than ``checkout_timeout`` seconds still raises (a clear ``PoolError``): a thread holding one
-    connection while asking for another, with every connection held the same way, would otherwise
-    wait forever.
+    The pool keeps up to ``max_connections`` connections open for reuse and hands each to one
+    thread at a time. A thread beyond the pool's size waits for a connection to come back instead
+    of failing its order (psycopg2's ``ThreadedConnectionPool`` raises when exhausted). A wait longer
+    than ``checkout_timeout`` seconds raises a clear ``PoolError``: a thread holding one connection
+    while asking for another, with every connection held the same way, would otherwise wait forever.
+
+    Not psycopg2's ``ThreadedConnectionPool``: it keeps only ``minconn`` idle connections (closing
+    every other one it gets back, so each later checkout opens a new PostgreSQL session) and opens
+    them while holding its one lock, so under a task's worker threads every checkout queued behind
+    a connect. Here connections stay open, and connecting happens outside the lock.
     """
 
     def __init__(self, dsn: str, *, max_connections: int = 8, checkout_timeout: float = 300.0) -> None:
@@ -68,39 +74,51 @@ class StoreBase:
         self._dsn = dsn
         self._max_connections = max_connections
         self._checkout_timeout = checkout_timeout
-        self._pool: psycopg2.pool.ThreadedConnectionPool | None = None
-        self._pool_pid: int | None = None
-        self._slots = threading.BoundedSemaphore(max_connections)
         self._lock = threading.Lock()
+        self._pool_pid: int | None = None
+        self._idle: list[Any] = []
+        self._slots = threading.BoundedSemaphore(max_connections)
 
     @classmethod
     def from_conn_id(cls, conn_id: str = "orderflow_db", **kwargs: Any):
         return cls(dsn_from_airflow(conn_id), **kwargs)
 
-    def _get_pool(self) -> psycopg2.pool.ThreadedConnectionPool:
+    def _this_process(self) -> tuple[list[Any], threading.BoundedSemaphore]:
+        """(idle connections, checkout slots) of this process."""
         with self._lock:
-            if self._pool is None or self._pool_pid != os.getpid():
-                # After a fork the parent's sockets belong to the parent: start afresh.
-                self._pool = psycopg2.pool.ThreadedConnectionPool(1, self._max_connections, self._dsn)
-                self._pool_pid = os.getpid()
+            if self._pool_pid != os.getpid():
+                # After a fork the parent's sockets belong to the parent: start afresh (never use them).
+                self._idle = []
                 self._slots = threading.BoundedSemaphore(self._max_connections)
-            return self._pool
+                self._pool_pid = os.getpid()
+            return self._idle, self._slots
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool_pid == os.getpid():
+                for conn in self._idle:
+                    with contextlib.suppress(psycopg2.Error):
+                        conn.close()
+            self._idle = []
 
     @contextmanager
     def connection(self) -> Iterator[Any]:
         """A pooled connection for the block (waits for a free one); closed instead of reused if broken.
 
-        The caller commits or rolls back; a connection whose rollback failed is discarded.
+        The caller commits or rolls back; a connection left inside a transaction is rolled back before
+        reuse, one whose state is unknown (or closed) is discarded.
         """
-        pool = self._get_pool()
-        slots = self._slots
+        idle, slots = self._this_process()
         if not slots.acquire(timeout=self._checkout_timeout):
             raise psycopg2.pool.PoolError(
                 f"no database connection free for {self._checkout_timeout:.0f} s "
                 f"(all {self._max_connections} in use; is a thread holding one while asking for another?)"
             )
         try:
-            conn = pool.getconn()
+            with self._lock:
+                conn = idle.pop() if idle else None
+            if conn is None or conn.closed:
+                conn = psycopg2.connect(self._dsn)  # outside the lock: others keep checking out
         except BaseException:
             slots.release()
             raise
@@ -108,15 +126,27 @@ class StoreBase:
             yield conn
         finally:
             try:
-                pool.putconn(conn, close=conn.closed != 0)
+                self._give_back(conn, idle)
             finally:
                 slots.release()
 
-    def close(self) -> None:
+    def _give_back(self, conn: Any, idle: list[Any]) -> None:
+        if not conn.closed:
+            try:
+                status = conn.info.transaction_status
+                if status == psycopg2.extensions.TRANSACTION_STATUS_UNKNOWN:
+                    conn.close()
+                elif status != psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+                    conn.rollback()
+            except psycopg2.Error:
+                conn.close()
+        if conn.closed:
+            return
         with self._lock:
-            if self._pool is not None and self._pool_pid == os.getpid():
-                self._pool.closeall()
-            self._pool = None
+            if idle is self._idle and len(idle) < self._max_connections:
+                idle.append(conn)
+                return
+        conn.close()  # the store was closed (or forked) meanwhile
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg2.extras.RealDictCursor]:
