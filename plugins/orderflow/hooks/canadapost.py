@@ -8,6 +8,7 @@ Request building and answer parsing live in pure modules beside this one
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import logging
 import random
@@ -968,7 +969,7 @@ class _Config:
 # --------------------------------------------------------------------------------------------
 
 
-class _Wire:
+class _Wire(abc.ABC):
     """What differs between the transports: URLs, media types, body codec, answer codec."""
 
     def __init__(self, config: _Config) -> None:
@@ -979,39 +980,50 @@ class _Wire:
     def contract(self) -> bool:
         return self.s.contract
 
-    # subclasses provide these
+    # each transport provides these
+    @abc.abstractmethod
     def url(self, path: str) -> str:
-        raise NotImplementedError
+        """Transport-specific."""
 
+    @abc.abstractmethod
     def shipments_url(self) -> str:
-        raise NotImplementedError
+        """Transport-specific."""
 
+    @abc.abstractmethod
     def create(self, request: ShipmentRequest, group_id: str | None) -> _Call:
-        raise NotImplementedError
+        """Transport-specific."""
 
+    @abc.abstractmethod
     def messages(self, answer: _Answer) -> list[CarrierMessage]:
-        raise NotImplementedError
+        """Transport-specific."""
 
+    @abc.abstractmethod
     def _root(self, answer: _Answer, call: _Call, root: str, ns: str) -> etree._Element:
-        raise NotImplementedError
+        """Transport-specific."""
 
+    @abc.abstractmethod
     def list_accept(self) -> str:
-        raise NotImplementedError
+        """Transport-specific."""
 
+    @abc.abstractmethod
     def transmit(self, group_ids: list[str]) -> _Call:
-        raise NotImplementedError
+        """Transport-specific."""
 
+    @abc.abstractmethod
     def refund(self, shipment: str | ShipmentInfo, email: str) -> _Call:
-        raise NotImplementedError
+        """Transport-specific."""
 
+    @abc.abstractmethod
     def track(self, pin: str) -> _Call:
-        raise NotImplementedError
+        """Transport-specific."""
 
+    @abc.abstractmethod
     def parse_list(self, answer: _Answer) -> list[str | ShipmentInfo]:
-        raise NotImplementedError
+        """Transport-specific."""
 
+    @abc.abstractmethod
     def parse_tracking(self, answer: _Answer, call: _Call) -> TrackingSummary:
-        raise NotImplementedError
+        """Transport-specific."""
 
     # shared
     def shipment_url(self, shipment: str | ShipmentInfo) -> str:
