@@ -320,29 +320,37 @@ class OrderStepOperator(BaseOperator):
             raise fatal[0]
 
     # -- verdict --------------------------------------------------------------------------------
+    # What conclude() says about the items of this step; a step working on something other than
+    # orders (void_labels: shipments) overrides these, not conclude().
+    failed_log_prefix = "FAILED"
+    transient_log_template: str | None = "transient failure, order left in its input state: %s: %s"
+
+    def failure_line(self, key: str, detail: dict[str, Any]) -> str:
+        return f"  {key} -> {detail.get('status')}: {detail.get('reason')} {detail.get('codes') or ''}".rstrip()
+
+    def failed_message(self, count: int) -> str:
+        return f"{self.step}: {count} order(s) failed permanently (clear this task to re-attempt them):\n"
+
+    def transient_message(self, count: int) -> str:
+        return f"{self.step}: {count} order(s) hit transient errors and stay in their input state; retrying: "
+
     def conclude(self) -> dict[str, Any]:
         r = self.result
         summary = r.summary()
         self.log.info("%s summary: %s", self.step, summary)
-        for order_id, reason in sorted(r.waiting.items()):
-            self.log.info("waiting: %s (%s)", order_id, reason)
-        for order_id, error in sorted(r.transient.items()):
-            self.log.warning("transient failure, order left in its input state: %s: %s", order_id, error)
+        for key, reason in sorted(r.waiting.items()):
+            self.log.info("waiting: %s (%s)", key, reason)
+        if self.transient_log_template is not None:
+            for key, error in sorted(r.transient.items()):
+                self.log.warning(self.transient_log_template, key, error)
         if r.failed:
-            lines = [
-                f"  {oid} -> {d.get('status')}: {d.get('reason')} {d.get('codes') or ''}".rstrip()
-                for oid, d in sorted(r.failed.items())
-            ]
+            lines = [self.failure_line(key, d) for key, d in sorted(r.failed.items())]
             for line in lines:
-                self.log.error("FAILED%s", line)
-            raise AirflowFailException(
-                f"{self.step}: {len(r.failed)} order(s) failed permanently (clear this task to re-attempt "
-                f"them):\n" + "\n".join(lines)
-            )
+                self.log.error("%s%s", self.failed_log_prefix, line)
+            raise AirflowFailException(self.failed_message(len(r.failed)) + "\n".join(lines))
         if r.transient:
             raise OrderflowTransientError(
-                f"{self.step}: {len(r.transient)} order(s) hit transient errors and stay in their input "
-                f"state; retrying: {', '.join(sorted(r.transient)[:20])}"
+                self.transient_message(len(r.transient)) + ", ".join(sorted(r.transient)[:20])
             )
         return summary
 

@@ -30,11 +30,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowFailException
-
 from orderflow.operators.base import (
     ConfigurationError,
-    OrderflowTransientError,
     OrderStepOperator,
     classify_api_error,
     error_detail,
@@ -217,29 +214,20 @@ class VoidCanceledLabelsOperator(OrderStepOperator):
                                          "codes": detail.get("codes")})
 
     # -------------------------------------------------------------------------------------------
-    def conclude(self) -> dict[str, Any]:
-        r = self.result
-        summary = r.summary()
-        self.log.info("%s summary: %s", self.step, summary)
-        for crid, reason in sorted(r.waiting.items()):
-            self.log.info("waiting: %s (%s)", crid, reason)
-        if r.failed:
-            lines = [
-                f"  {crid} (order {d['order_id']}): {d['reason']} {d.get('codes') or ''}".rstrip()
-                for crid, d in sorted(r.failed.items())
-            ]
-            for line in lines:
-                self.log.error("NOT VOIDED%s", line)
-            raise AirflowFailException(
-                f"{self.step}: {len(r.failed)} label(s) of canceled orders could be neither voided nor refunded "
-                "(still paid for; clear this task to re-attempt them):\n" + "\n".join(lines)
-            )
-        if r.transient:
-            raise OrderflowTransientError(
-                f"{self.step}: {len(r.transient)} shipment(s) hit transient errors and stay live; retrying: "
-                f"{', '.join(sorted(r.transient)[:20])}"
-            )
-        return summary
+    failed_log_prefix = "NOT VOIDED"
+    transient_log_template = None
+
+    def failure_line(self, key: str, detail: dict[str, Any]) -> str:
+        return f"  {key} (order {detail['order_id']}): {detail['reason']} {detail.get('codes') or ''}".rstrip()
+
+    def failed_message(self, count: int) -> str:
+        return (
+            f"{self.step}: {count} label(s) of canceled orders could be neither voided nor refunded "
+            "(still paid for; clear this task to re-attempt them):\n"
+        )
+
+    def transient_message(self, count: int) -> str:
+        return f"{self.step}: {count} shipment(s) hit transient errors and stay live; retrying: "
 
 
 __all__ = ["VoidCanceledLabelsOperator"]
