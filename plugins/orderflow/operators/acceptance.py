@@ -23,13 +23,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from orderflow import lifecycle
 from orderflow.operators.base import ConfigurationError, MiraklOrderStepOperator, classify_api_error, error_detail
 
-ACCEPTED_STATES = frozenset(
-    {"WAITING_DEBIT", "WAITING_DEBIT_PAYMENT", "SHIPPING", "SHIPPED", "TO_COLLECT", "RECEIVED", "CLOSED"}
-)
-ENDED_STATES = {"CANCELED": "canceled", "REFUSED": "refused"}
-INPUT = "pending_acceptance"
+ACCEPTED_STATES = lifecycle.MIRAKL_ACCEPTED
+ENDED_STATES = lifecycle.MIRAKL_ENDED
+(INPUT,) = lifecycle.ACCEPTANCE_INPUT
 
 
 class AcceptOrdersOperator(MiraklOrderStepOperator):
@@ -82,7 +81,7 @@ class AcceptOrdersOperator(MiraklOrderStepOperator):
             state = payload.get("order_state")
             if self._settle(order_id, state, or21="not sent: already past WAITING_ACCEPTANCE"):
                 continue
-            if state == "WAITING_ACCEPTANCE":
+            if state == lifecycle.M.WAITING_ACCEPTANCE:
                 to_accept.append(order_id)
             else:  # STAGING: Best Buy is not done with it yet
                 self.result.record_waiting(order_id, f"{state} at Best Buy")

@@ -25,6 +25,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from orderflow import lifecycle
 from orderflow.operators.base import (
     ConfigurationError,
     MiraklOrderStepOperator,
@@ -35,13 +36,10 @@ from orderflow.operators.base import (
 
 WATERMARK = "mirakl_orders_or11"
 FIRST_STATUS = {
-    "WAITING_ACCEPTANCE": "pending_acceptance",
-    "CANCELED": "canceled",
-    "REFUSED": "refused",
+    lifecycle.M.WAITING_ACCEPTANCE: lifecycle.S.PENDING_ACCEPTANCE,
+    **lifecycle.MIRAKL_ENDED,
 }
-ENDED_AT_BEST_BUY = {"CANCELED": "canceled", "REFUSED": "refused"}
-# Shipment rows that may stand for a label bought at Canada Post (the shipping step's LIVE_SHIPMENT).
-LIVE_SHIPMENT = ("intent", "created", "label_stored")
+ENDED_AT_BEST_BUY = lifecycle.MIRAKL_ENDED
 
 
 def _parse_ts(value: Any) -> datetime | None:
@@ -57,7 +55,7 @@ class IngestOrdersOperator(MiraklOrderStepOperator):
     failed_status = None
 
     def run_step(self, context: Any) -> None:
-        from orderflow import status as status_machine
+        from orderflow import lifecycle as status_machine
         from orderflow.store.orders import line_rows_from_payload, order_row_from_payload
 
         hook = self.mirakl_hook()
@@ -125,14 +123,14 @@ class IngestOrdersOperator(MiraklOrderStepOperator):
             held = [
                 {"customer_request_id": r["customer_request_id"], "status": r["status"]}
                 for r in shipments.get(u.order_id, [])
-                if r["status"] in LIVE_SHIPMENT
+                if r["status"] in lifecycle.MAY_HOLD_MONEY
             ]
             self.transition(
                 u.order_id, target, expected_from=u.current_status,
                 reason=f"{u.mirakl_state.lower()} at Best Buy",  # type: ignore[union-attr]
                 mirakl_state=u.mirakl_state,
                 mirakl_reason=by_id[u.order_id].get("order_state_reason_code"),
-                label_to_void=bool(held) or u.current_status in ("label_created", "packed"),
+                label_to_void=bool(held) or u.current_status in lifecycle.TRACKING_INPUT,
                 shipments=held,
             )
 

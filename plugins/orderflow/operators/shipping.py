@@ -39,12 +39,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from orderflow import lifecycle
 from orderflow.operators.base import ConfigurationError, MiraklOrderStepOperator, classify_api_error, error_detail
 
-INPUT = "accepted"
-WAITING_STATES = frozenset({"STAGING", "WAITING_ACCEPTANCE", "WAITING_DEBIT", "WAITING_DEBIT_PAYMENT"})
-SHIPPED_STATES = frozenset({"SHIPPED", "TO_COLLECT", "RECEIVED", "CLOSED"})
-LIVE_SHIPMENT = ("intent", "created", "label_stored")
+(INPUT,) = lifecycle.SHIPPING_INPUT
+WAITING_STATES = lifecycle.MIRAKL_BEFORE_LABEL
+SHIPPED_STATES = lifecycle.MIRAKL_SHIPPED
+LIVE_SHIPMENT = lifecycle.LIVE
 
 
 class _PermanentOrderError(Exception):
@@ -101,15 +102,15 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
                 self.result.record_transient(order_id, "not returned by OR11")
                 continue
             state = payload.get("order_state")
-            if state == "SHIPPING":
+            if state in lifecycle.MIRAKL_SHIPPING:
                 to_ship.append(order_id)
             elif state in WAITING_STATES:
                 self.result.record_waiting(order_id, f"{state} at Best Buy: no label before the debit")
-            elif state in ("CANCELED", "REFUSED"):
+            elif state in lifecycle.MIRAKL_ENDED:
                 held = [
                     {"customer_request_id": s["customer_request_id"], "status": s["status"]}
                     for s in shipments.get(order_id, [])
-                    if s["status"] in LIVE_SHIPMENT
+                    if s["status"] in lifecycle.MAY_HOLD_MONEY
                 ]
                 self.transition(
                     order_id, "canceled", expected_from=INPUT,

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from orderflow import lifecycle
 from orderflow.operators.base import ConfigurationError, MiraklOrderStepOperator, classify_api_error, error_detail
 
-SHIPPED_STATES = frozenset({"SHIPPED", "TO_COLLECT", "RECEIVED", "CLOSED"})
+SHIPPED_STATES = lifecycle.MIRAKL_SHIPPED
 
 
 class PushTrackingOperator(MiraklOrderStepOperator):
@@ -57,10 +58,11 @@ class PushTrackingOperator(MiraklOrderStepOperator):
                 self.result.record_transient(order_id, "not returned by OR11")
                 continue
             state = payload.get("order_state")
-            stored = [s for s in shipments.get(order_id, []) if s["status"] == "label_stored"]
+            stored = [s for s in shipments.get(order_id, []) if s["status"] in lifecycle.PRINTABLE]
             shipment = stored[-1] if stored else None
-            if state == "CANCELED":
-                self.transition(order_id, "canceled", expected_from=inp, reason="canceled at Best Buy after the label",
+            if state in lifecycle.MIRAKL_ENDED:
+                self.transition(order_id, lifecycle.S.CANCELED, expected_from=inp,
+                                reason=f"{state.lower()} at Best Buy after the label",
                                 mirakl_state=state, label_to_void=True,
                                 customer_request_id=shipment and shipment["customer_request_id"])
                 continue
@@ -78,7 +80,7 @@ class PushTrackingOperator(MiraklOrderStepOperator):
                     best_buy_tracking=payload.get("shipping_tracking"), or23="not sent", or24="not sent",
                 )
                 continue
-            if state != "SHIPPING":
+            if state not in lifecycle.MIRAKL_SHIPPING:
                 self.result.record_waiting(order_id, f"{state} at Best Buy")
                 continue
             work.append((order_id, payload, shipment))
@@ -129,9 +131,9 @@ class PushTrackingOperator(MiraklOrderStepOperator):
             self.transition(order_id, "shipped", expected_from=inp,
                             reason="Best Buy shows it shipped (our earlier confirmation went through)",
                             tracking_pin=pin, or23=or23, or24="ORDER_INVALID_STATE", mirakl_state=state)
-        elif state == "CANCELED":
-            self.transition(order_id, "canceled", expected_from=inp, reason="canceled at Best Buy after the label",
-                            mirakl_state=state, label_to_void=True)
+        elif state in lifecycle.MIRAKL_ENDED:
+            self.transition(order_id, lifecycle.S.CANCELED, expected_from=inp,
+                            reason="canceled at Best Buy after the label", mirakl_state=state, label_to_void=True)
         else:
             self.fail(order_id, expected_from=inp, reason="Best Buy refused tracking/shipment",
                       tracking_pin=pin, mirakl_state=state, **error_detail(exc))

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from orderflow import lifecycle
 from orderflow.operators.base import (
     ConfigurationError,
     OrderStepOperator,
@@ -37,8 +38,7 @@ from orderflow.operators.base import (
     error_detail,
 )
 
-LIVE_SHIPMENT = ("created", "label_stored")
-CANCELED = "canceled"
+LIVE_SHIPMENT = lifecycle.VOIDABLE
 
 
 class _PermanentShipmentError(Exception):
@@ -95,7 +95,7 @@ class VoidCanceledLabelsOperator(OrderStepOperator):
             if current is None or current["status"] not in LIVE_SHIPMENT:
                 self.result.record_waiting(crid, f"settled meanwhile ({current['status'] if current else 'gone'})")
                 return
-            if current["order_status"] != CANCELED:
+            if current["order_status"] not in lifecycle.ENDED:
                 # Unreachable through the query ('canceled' is final); the money rule is checked anyway.
                 self.result.record_waiting(crid, f"order {current['order_id']} is {current['order_status']}")
                 return

@@ -6,7 +6,7 @@ share one connection pool and the named queries in include/sql/queries.
 
 from __future__ import annotations
 
-from orderflow.status import TransitionRefused
+from orderflow.lifecycle import TransitionRefused
 from orderflow.store.base import Row, StoreBase, dsn_from_airflow, jsonb
 from orderflow.store.inbox import InboxMixin
 from orderflow.store.messaging import MessagingMixin

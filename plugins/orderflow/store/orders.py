@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg2
 
-from orderflow import status as status_machine
+from orderflow import lifecycle
 from orderflow.store.base import Row, StoreBase, jsonb
 
 # Best Buy asks sellers to accept or refuse every new order within 24 hours.
@@ -265,7 +265,7 @@ class OrdersMixin(StoreBase):
         expected = _tuple(t.expected_from)
         if expected is not None and current not in expected:
             raise StaleStatus(t.order_id, expected, current)
-        status_machine.check(t.order_id, current, t.to_status)
+        lifecycle.check(t.order_id, current, t.to_status)
         try:
             self.run(
                 cur,
@@ -279,7 +279,7 @@ class OrdersMixin(StoreBase):
                 },
             )
         except psycopg2.errors.CheckViolation as exc:  # the database's copy of the machine said no
-            raise status_machine.TransitionRefused(t.order_id, current, t.to_status) from exc
+            raise lifecycle.TransitionRefused(t.order_id, current, t.to_status) from exc
         inserted = dict(cur.fetchone())
         if release_owner is not None:
             self.run(cur, "release_claims", {"owner": release_owner, "order_ids": [t.order_id]})
@@ -383,7 +383,11 @@ class OrdersMixin(StoreBase):
     def void_candidates(self, *, run_id: str, after_id: int = 0, limit: int = 100) -> list[Row]:
         """Live shipments (``created``/``label_stored``) of ``canceled`` orders, by row id after
         ``after_id``. Shipments the void step failed permanently come back only to that same run."""
-        return self.fetch_all("void_candidates", {"run_id": run_id, "after_id": after_id, "limit": limit})
+        return self.fetch_all("void_candidates", {
+            "run_id": run_id, "after_id": after_id, "limit": limit,
+            "order_statuses": lifecycle.values(lifecycle.ENDED),
+            "shipment_statuses": lifecycle.values(lifecycle.VOIDABLE),
+        })
 
     def void_target(self, shipment_row_id: int) -> Row | None:
         """One shipment row with its order's current status (``order_status``)."""

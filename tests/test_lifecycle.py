@@ -1,0 +1,95 @@
+"""Every list that SQL or a Grafana panel spells equals the one orderflow.lifecycle names."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from orderflow import lifecycle as lc
+from orderflow.hooks.mirakl_api import ORDER_STATES
+
+ROOT = Path(__file__).resolve().parents[1]
+DASHBOARD = ROOT / "grafana" / "dashboards" / "orders.json"
+
+
+def _panels(panels):
+    for p in panels:
+        yield p
+        yield from _panels(p.get("panels", []))
+
+
+def _sql_of(title: str) -> str:
+    panels = [p for p in _panels(json.loads(DASHBOARD.read_text())["panels"]) if p.get("title") == title]
+    assert panels, f"no panel {title!r}"
+    return "\n".join(t.get("rawSql", "") for p in panels for t in p.get("targets", []))
+
+
+def _in_lists(sql: str, column: str) -> list[set[str]]:
+    return [set(re.findall(r"'([a-z_]+)'", m)) for m in re.findall(rf"{column}\s+IN\s*\(([^)]*)\)", sql)]
+
+
+def test_every_mirakl_state_is_in_exactly_one_group():
+    groups = [lc.MIRAKL_WAITING_ACCEPTANCE, lc.MIRAKL_WAITING_DEBIT, lc.MIRAKL_SHIPPING, lc.MIRAKL_SHIPPED,
+              frozenset(lc.MIRAKL_ENDED)]
+    assert sorted(s for g in groups for s in g) == sorted(ORDER_STATES)
+    assert {str(m) for m in lc.MiraklState} == ORDER_STATES
+
+
+def test_shipment_sets_cover_the_table_check(db_conn):
+    with db_conn.cursor() as cur:
+        cur.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'shipments_status_check'")
+        (definition,) = cur.fetchone()
+    assert set(re.findall(r"'([a-z_]+)'", definition)) == {str(s) for s in lc.ShipmentStatus}
+    assert set(lc.ShipmentStatus) == lc.MAY_HOLD_MONEY | lc.SETTLED
+    assert not lc.MAY_HOLD_MONEY & lc.SETTLED
+    assert lc.VOIDABLE <= lc.MAY_HOLD_MONEY
+
+
+@pytest.mark.parametrize("title", ["Orders needing a person", "Orders needing a person now",
+                                   "Failures by step and reason"])
+def test_person_panels_list_the_failed_states(title):
+    lists = _in_lists(_sql_of(title), "status")
+    assert lists and all(found == {str(s) for s in lc.FAILED_STATES} for found in lists)
+    assert set(lc.PERSON_STATES) == lc.FAILED_STATES
+
+
+@pytest.mark.parametrize("title", ["Label spend", "Label spend per day"])
+def test_label_spend_counts_the_bought_shipments(title):
+    lists = _in_lists(_sql_of(title), "status")
+    assert lists and all(found == {str(s) for s in lc.BOUGHT} for found in lists)
+
+
+@pytest.mark.parametrize("title", ["Deadline within $risk_hours h",
+                                   "Orders at risk of missing Best Buy deadlines (within $risk_hours h)"])
+def test_deadline_panels_watch_every_open_status(title):
+    lists = _in_lists(_sql_of(title), "current_status")
+    assert {str(s) for s in lc.OPEN} in lists
+    assert {str(s) for s in lc.ACCEPTANCE_INPUT} | {str(lc.S.ACCEPTANCE_FAILED)} in lists
+
+
+def test_named_queries_take_their_lists_as_parameters():
+    """The queries that select by a lifecycle set get it from the module, never spell it."""
+    queries = ROOT / "include" / "sql" / "queries"
+    for name in ("void_candidates", "pack_queue", "claim_orders"):
+        sql = (queries / f"{name}.sql").read_text()
+        body = "\n".join(line.split("--")[0] for line in sql.splitlines())
+        assert not re.search(r"(current_status|\bs\.status)\s+(IN\s*\(|=\s*')", body), f"{name}.sql spells a list"
+
+
+def test_no_operator_keeps_its_own_copy_of_a_lifecycle_list():
+    spelled = re.compile(r"""frozenset\(\s*\{\s*["'](SHIPPING|SHIPPED|CANCELED|WAITING_\w+)["']|"""
+                         r"""=\s*\(\s*["'](intent|created|label_stored)["']""")
+    for path in (ROOT / "plugins" / "orderflow").rglob("*.py"):
+        if path.name in ("lifecycle.py", "mirakl_api.py", "messaging.py"):  # messaging: reply intents
+            continue
+        assert not spelled.search(path.read_text()), f"{path.relative_to(ROOT)} spells a lifecycle list"
+
+
+def test_status_module_is_the_lifecycle_one():
+    from orderflow import status
+
+    assert status.TRANSITIONS is lc.TRANSITIONS
+    assert status.TransitionRefused is lc.TransitionRefused
