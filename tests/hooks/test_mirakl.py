@@ -551,3 +551,29 @@ def test_connection_type_info_registers_the_form_through_a_provider_entry_point(
         "['extra__mirakl__shop_id', 'extra__mirakl__timeout']",
         "Shop API key",
     ]
+
+
+def test_a_write_builder_that_does_not_say_idempotent_is_not_retried_after_an_ambiguous_failure(
+    hook, scripted_server
+):
+    """Issue 12 item 8: a new write builder (say an OR29 cancel) that forgets ``idempotent`` is sent once."""
+    from orderflow.hooks.mirakl_api import MiraklRequest
+
+    req = MiraklRequest("OR29", "PUT", "/api/orders/{order_id}/cancel", "/api/orders/1001-A/cancel",
+                        json_body={"order_lines": []}, expected_statuses=(204,))
+    assert req.idempotent is False and req.safe_to_repeat is False
+    for failure in (Reply(502), Reply(drop=True)):
+        scripted_server.reply(failure, Reply(204))
+        before = len(scripted_server.requests)
+        with pytest.raises((MiraklServerError, MiraklConnectionError)):
+            hook._call(req)
+        assert len(scripted_server.requests) - before == 1
+    # The builders that do say so (OR21/OR23/OR24 set a state to a value) and reads are retried.
+    from orderflow.hooks import mirakl_api
+
+    writes = [mirakl_api.build_accept_order("1001-A", ["1001-A-1"]),
+              mirakl_api.build_set_tracking("1001-A", "CPCL", "1"), mirakl_api.build_mark_shipped("1001-A")]
+    assert all(w.safe_to_repeat for w in writes)
+    assert not mirakl_api.build_reply_to_thread("th-1", "Hello there", "c-1").safe_to_repeat
+    scripted_server.reply(Reply(502), Reply(204))
+    hook.mark_shipped("1001-A")

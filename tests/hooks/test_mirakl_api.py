@@ -32,7 +32,7 @@ def test_or11_poll_request():
         "sort": "dateCreated",
         "order": "asc",
     }
-    assert not req.has_json_body and req.idempotent
+    assert not req.has_json_body and req.safe_to_repeat
 
 
 def test_or11_lookup_request_and_chunk_bounds():

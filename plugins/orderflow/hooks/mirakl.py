@@ -355,8 +355,9 @@ class MiraklHook(BaseHook):
         def is_retryable(exc: BaseException) -> bool:
             if not isinstance(exc, MiraklRetryableError):
                 return False
-            # A POST that may have reached Mirakl is not repeated: a duplicate customer message.
-            return req.idempotent or not exc.may_have_been_applied
+            # A write that may have reached Mirakl is repeated only when its builder says it is
+            # idempotent: a duplicate customer message, refund or cancel is worse than a later retry.
+            return req.safe_to_repeat or not exc.may_have_been_applied
 
         for attempt in retrying(
             self.retry_policy,

@@ -349,9 +349,16 @@ class MiraklRequest:
     # multipart parts as (part name, JSON text): sent with content type application/json per part.
     multipart: tuple[tuple[str, str], ...] | None = None
     expected_statuses: tuple[int, ...] = (200,)
-    # Safe to repeat after an ambiguous failure (the call may have been applied): GET and these PUTs
-    # set state to a value, so a repeat is harmless; message POSTs are not (a duplicate message).
-    idempotent: bool = True
+    # Safe to repeat after an ambiguous failure (the call may have been applied)? Only when the
+    # builder says so: GETs and the PUTs that set state to a value (a repeat is harmless) do; a new
+    # write builder that forgets to say is not re-sent (a duplicate message, refund or cancel is
+    # worse than a retry later, after reading the other side).
+    idempotent: bool = False
+
+    @property
+    def safe_to_repeat(self) -> bool:
+        """Reads always are; a write only when its builder said ``idempotent=True``."""
+        return self.method in ("GET", "HEAD") or self.idempotent
 
     @property
     def has_json_body(self) -> bool:
@@ -451,6 +458,7 @@ def build_accept_order(order_id: str, line_ids: Sequence[str], accepted: bool = 
         f"/api/orders/{_path_id(order_id, 'order_id')}/accept",
         json_body=body,
         expected_statuses=(204, 200),
+        idempotent=True,  # sets a state to a value: a repeat is harmless (or ORDER_INVALID_STATE, settled)
     )
 
 
@@ -484,6 +492,7 @@ def build_set_tracking(
         f"/api/orders/{_path_id(order_id, 'order_id')}/tracking",
         json_body=body,
         expected_statuses=(204, 200),
+        idempotent=True,  # sets a state to a value: a repeat is harmless (or ORDER_INVALID_STATE, settled)
     )
 
 
@@ -495,6 +504,7 @@ def build_mark_shipped(order_id: str) -> MiraklRequest:
         "/api/orders/{order_id}/ship",
         f"/api/orders/{_path_id(order_id, 'order_id')}/ship",
         expected_statuses=(204, 200),
+        idempotent=True,  # sets a state to a value: a repeat is harmless (or ORDER_INVALID_STATE, settled)
     )
 
 
