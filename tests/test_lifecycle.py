@@ -70,13 +70,28 @@ def test_deadline_panels_watch_every_open_status(title):
     assert {str(s) for s in lc.ACCEPTANCE_INPUT} | {str(lc.S.ACCEPTANCE_FAILED)} in lists
 
 
+def _body(path: Path) -> str:
+    return "\n".join(line.split("--")[0] for line in path.read_text().splitlines())
+
+
 def test_named_queries_take_their_lists_as_parameters():
-    """The queries that select by a lifecycle set get it from the module, never spell it."""
+    """The queries that select by a lifecycle set get it from the module, never spell it..."""
     queries = ROOT / "include" / "sql" / "queries"
     for name in ("void_candidates", "pack_queue", "claim_orders"):
-        sql = (queries / f"{name}.sql").read_text()
-        body = "\n".join(line.split("--")[0] for line in sql.splitlines())
-        assert not re.search(r"(current_status|\bs\.status)\s+(IN\s*\(|=\s*')", body), f"{name}.sql spells a list"
+        body = _body(queries / f"{name}.sql")
+        assert not re.search(r"(current_status\s*(IN\s*\(|=\s*')|\bs\.status\s+IN)", body), f"{name}.sql"
+
+
+def test_the_to_pack_predicate_spells_the_printable_set():
+    """... except the "labelled parcel not packed yet" predicate, spelled so the partial index
+    shipments_to_pack_idx (migration 010) serves it: it must equal lifecycle.PRINTABLE."""
+    printable = {str(s) for s in lc.PRINTABLE}
+    files = [ROOT / "include" / "sql" / "queries" / f"{n}.sql"
+             for n in ("pack_queue", "claim_orders", "pack_unpacked_parcels")]
+    files.append(ROOT / "include" / "sql" / "migrations" / "010_packing_fact.sql")
+    for path in files:
+        found = set(re.findall(r"\bstatus\s*=\s*'([a-z_]+)'\s+AND\s+(?:s\.)?packing_expected", _body(path)))
+        assert found == printable, path.name
 
 
 def test_no_operator_keeps_its_own_copy_of_a_lifecycle_list():

@@ -88,6 +88,11 @@ class Flags:
     pack_gate: bool = False
 
 
+def flags_of(settings: object) -> Flags:
+    """The lifecycle flags of an ``orderflow.settings.Settings``."""
+    return Flags(pack_gate=bool(settings.pack_verify_gate))  # type: ignore[attr-defined]
+
+
 #: Every combination the liveness test walks.
 SETTINGS_COMBINATIONS: tuple[Flags, ...] = (Flags(pack_gate=False), Flags(pack_gate=True))
 

@@ -105,9 +105,9 @@ def test_scans_tick_units_errors_count_nothing_and_the_last_unit_packs(client_fo
 
     last = station.scan(batteries)
     assert last["packed"] is True and last["progress"]["complete"] is True
-    assert views_store.current_status(order_id) == "packed"
-    packed_row = views_store.history(order_id)[-1]
-    assert packed_row["status"] == "packed" and packed_row["actor"] == "packer"
+    # Packing is a fact about the parcel (its pack session), not a status: the order stays where it is.
+    assert views_store.current_status(order_id) == "label_created"
+    assert views_store.shipments_for_order(order_id)[0]["pack_session_id"] is not None
     with views_sql.cursor() as cur:
         cur.execute("SELECT result, scanned_by FROM pack_scans WHERE order_id = %s ORDER BY id", (order_id,))
         rows = cur.fetchall()
@@ -171,9 +171,10 @@ def test_override_needs_a_reason_and_the_override_permission(client_for, make_or
     assert supervisor.post("complete", {"override_reason": "   "}).status_code == 409
     done = supervisor.post("complete", {"override_reason": "subwoofer label unreadable, checked by eye"})
     assert done.status_code == 200 and done.json()["packed"] is True
-    last = views_store.history(order_id)[-1]
-    assert (last["status"], last["actor"]) == ("packed", "supervisor")
-    assert last["detail"]["override_reason"] == "subwoofer label unreadable, checked by eye"
+    with views_sql.cursor() as cur:
+        cur.execute("SELECT status, override_by, override_reason FROM pack_sessions WHERE order_id = %s",
+                    (order_id,))
+        assert cur.fetchall() == [("packed", "supervisor", "subwoofer label unreadable, checked by eye")]
     with views_sql.cursor() as cur:
         cur.execute("SELECT result, scanned_by, detail->>'reason' FROM pack_scans WHERE order_id = %s ORDER BY id",
                     (order_id,))
@@ -224,7 +225,7 @@ def test_with_the_pack_gate_on_accepted_orders_are_verified_and_wait_for_their_l
         station = Station(client, order_id)
         result = station.scan(barcodes("AUD-TWS-200")[0][0])
         assert result["progress"]["complete"] is True and result["packed"] is False
-        assert views_store.current_status(order_id) == "accepted"  # accepted -> packed is not a transition
+        assert views_store.current_status(order_id) == "accepted"  # no label yet: nothing packed
         refused = station.post("complete", {})
         assert refused.status_code == 409 and "label" in refused.json()["error"]
     finally:
@@ -242,4 +243,50 @@ def test_a_fully_verified_order_is_finished_once_its_label_exists(client_for, ma
     station = Station(client, order_id)
     assert 'id="finish"' in station.page.text
     done = station.post("complete", {})
-    assert done.status_code == 200 and views_store.current_status(order_id) == "packed"
+    assert done.status_code == 200 and done.json()["packed"] is True
+    assert views_store.shipments_for_order(order_id)[0]["pack_session_id"] is not None
+
+
+# -- packing is a fact about the parcel (issue 12 items 1, 2) ---------------------------------------
+def test_the_queue_lists_every_labelled_unpacked_parcel_even_once_best_buy_was_told_it_shipped(
+    client_for, make_order, views_store, views_sql
+):
+    """Gate off (the default): tracking tells Best Buy seconds after the label; the parcel is still
+    in the warehouse and waits on the queue until packed, by ship-by deadline."""
+    late = make_order([("AUD-TWS-200", 1)], deadline_in=timedelta(hours=-2))
+    soon = make_order([("AUD-TWS-200", 1)], deadline_in=timedelta(hours=3))
+    later = make_order([("AUD-TWS-200", 1)], deadline_in=timedelta(hours=50))
+    for order_id in (late, later):
+        views_store.record_transition(order_id, "shipped", actor="tracking")  # as tracking does, gate off
+    client = client_for("packer")
+    html = client.get("/orderflow/packing/").text
+    positions = [html.index(o) for o in (late, soon, later)]
+    assert positions == sorted(positions)
+
+    # Packing a shipped order's parcel: the pack session records who and when; the order stays shipped.
+    station = Station(client, late)
+    assert station.scan(barcodes("AUD-TWS-200")[0][0])["packed"] is True
+    assert views_store.current_status(late) == "shipped"
+    with views_sql.cursor() as cur:
+        cur.execute("SELECT status, packer, completed_at IS NOT NULL, shipment_id FROM pack_sessions "
+                    "WHERE order_id = %s", (late,))
+        ((status, packer, completed, shipment_id),) = cur.fetchall()
+    assert (status, packer, completed) == ("packed", "packer", True)
+    assert shipment_id == views_store.shipments_for_order(late)[0]["id"]
+    html = client.get("/orderflow/packing/").text
+    assert late not in html and soon in html and later in html
+    assert "PACKED" in Station(client, late).page.text
+
+
+def test_an_order_canceled_on_the_queue_leaves_it_and_its_page_says_do_not_ship(
+    client_for, make_order, views_store
+):
+    order_id = make_order([("AUD-TWS-200", 1)])
+    client = client_for("packer")
+    assert order_id in client.get("/orderflow/packing/").text
+    views_store.record_transition(order_id, "canceled", actor="ingest")
+    assert order_id not in client.get("/orderflow/packing/").text
+    station = Station(client, order_id)
+    assert "canceled: do not ship" in station.page.text.lower()
+    refused = station.post("scans", {"scans": [{"id": "c-1", "code": barcodes("AUD-TWS-200")[0][0]}]})
+    assert refused.status_code == 409 and "do not ship" in refused.json()["error"]

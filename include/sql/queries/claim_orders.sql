@@ -1,10 +1,16 @@
--- Lease up to `limit` orders whose current status is `status` to `owner` for `ttl` seconds.
+-- Lease up to `limit` orders whose current status is one of `statuses` to `owner` for `ttl` seconds.
+-- `require_packed` (tracking with the pack gate on): only orders with no labelled parcel left to pack
+-- (or in `packed_statuses`, packed by definition: the status written before migration 010).
 -- SKIP LOCKED keeps two concurrent claimers off each other's rows; ON CONFLICT ... WHERE expired
 -- makes a live lease win even if a claimer read a stale snapshot.
 WITH candidates AS (
     SELECT o.order_id
       FROM orders o
-     WHERE o.current_status = %(status)s
+     WHERE o.current_status = ANY(%(statuses)s)
+       AND (NOT %(require_packed)s OR o.current_status = ANY(%(packed_statuses)s) OR NOT EXISTS (
+           SELECT 1 FROM shipments s
+            WHERE s.order_id = o.order_id AND s.status = 'label_stored' AND s.packing_expected
+              AND s.pack_session_id IS NULL))
        AND NOT EXISTS (
            SELECT 1 FROM order_claims c WHERE c.order_id = o.order_id AND c.expires_at > now())
      ORDER BY o.shipping_deadline NULLS LAST, o.order_id

@@ -229,8 +229,9 @@ class OrderStepOperator(BaseOperator):
             ttl = max(ttl, self.execution_timeout.total_seconds() + CLAIM_TTL_MARGIN_SECONDS)
         return ttl
 
-    def claimed_batches(self, status: str) -> Iterator[list[str]]:
-        """Batches of orders in `status` leased to this task instance, until none is left."""
+    def claimed_batches(self, status: str | Sequence[str], *, require_packed: bool = False) -> Iterator[list[str]]:
+        """Batches of orders in `status` (one or several, from orderflow.lifecycle) leased to this
+        task instance, until none is left."""
         ttl = self.claim_ttl_seconds()
         while True:
             ids = self.store.claim_orders(
@@ -239,6 +240,7 @@ class OrderStepOperator(BaseOperator):
                 owner=self.claim_owner,
                 limit=max(1, min(self.settings.batch_size, 100)),
                 ttl_seconds=ttl,
+                require_packed=require_packed,
             )
             if not ids:
                 return

@@ -1,8 +1,10 @@
 """tracking: tell Best Buy the parcel's carrier and PIN (OR23), then confirm the shipment (OR24).
 
-Input: ``label_created`` orders, or ``packed`` ones when the pack-verify gate is on (then a
-``label_created`` order waits for the packing station). Best Buy must never hear "shipped" before a
-label exists, so an order needs a stored label whose file still has its validated sha256.
+Input (``orderflow.lifecycle.step_inputs``): ``label_created`` orders (and ``packed`` ones, written
+before migration 010); with the pack-verify gate on, only once their parcel is packed (then a
+``label_created`` order waits for the packing station; packing is a fact about the parcel).
+Best Buy must never hear "shipped" before a label exists, so an order needs a stored label whose
+file still has its validated sha256.
 
 Per claimed batch, one OR11 read by order_ids first:
 
@@ -27,15 +29,19 @@ SHIPPED_STATES = lifecycle.MIRAKL_SHIPPED
 
 
 class PushTrackingOperator(MiraklOrderStepOperator):
-    """Claim label_created (or packed) orders; OR23 + OR24; record ``shipped`` (see module doc)."""
+    """Claim labelled (gate on: and packed) orders; OR23 + OR24; record ``shipped`` (see module doc)."""
 
     step = "tracking"
     failed_status = "tracking_failed"
 
     def run_step(self, context: Any) -> None:
         hook = self.mirakl_hook()
-        self.input_status = "packed" if self.settings.pack_verify_gate else "label_created"
-        for batch in self.claimed_batches(self.input_status):
+        flags = lifecycle.flags_of(self.settings)
+        # label_created (and legacy `packed`) orders; with the pack gate on only once the parcel is
+        # packed (packing is a fact about the parcel, never a status tracking would have to take).
+        self.input_status = tuple(lifecycle.step_inputs(flags)["tracking"])
+        for batch in self.claimed_batches(self.input_status,
+                                          require_packed=lifecycle.tracking_needs_packed_parcel(flags)):
             self._track_batch(hook, batch)
 
     def _track_batch(self, hook: Any, batch: list[str]) -> None:

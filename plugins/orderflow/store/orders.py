@@ -194,12 +194,16 @@ class OrdersMixin(StoreBase):
 
     # -- claims ---------------------------------------------------------------------------
     def claim_orders(
-        self, status: str, *, step: str, owner: str, limit: int = 100, ttl_seconds: float = 900
+        self, status: str | Sequence[str], *, step: str, owner: str, limit: int = 100, ttl_seconds: float = 900,
+        require_packed: bool = False,
     ) -> list[str]:
-        """Lease up to `limit` orders in `status` to `owner`; overlapping runs get disjoint sets."""
+        """Lease up to `limit` orders in `status` (one or several) to `owner`; overlapping runs get
+        disjoint sets. ``require_packed``: only orders whose labelled parcels are all packed."""
+        statuses = [status] if isinstance(status, str) else [str(s) for s in status]
         rows = self.fetch_all(
             "claim_orders",
-            {"status": status, "step": step, "owner": owner, "limit": limit, "ttl": ttl_seconds},
+            {"statuses": statuses, "step": step, "owner": owner, "limit": limit, "ttl": ttl_seconds,
+             "require_packed": require_packed, "packed_statuses": [str(lifecycle.S.PACKED)]},
         )
         return sorted(r["order_id"] for r in rows)
 

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from orderflow import lifecycle
 from orderflow.store.base import Row, StoreBase, jsonb
-from orderflow.store.orders import Transition
 
 # Scan results (pack_scans.result). Only OK and OVERRIDE count a unit.
 OK = "ok"
@@ -139,8 +139,13 @@ class PackingMixin(StoreBase):
     """Reads and writes of the packing station."""
 
     # -- reads ------------------------------------------------------------------------------
-    def pack_queue(self, statuses: Sequence[str], *, limit: int = 200) -> list[Row]:
-        return self.fetch_all("pack_queue", {"statuses": list(statuses), "limit": limit})
+    def pack_queue(self, flags: lifecycle.Flags, *, limit: int = 200) -> list[Row]:
+        """Every labelled parcel not packed yet (and, gate on, orders to verify before their label)."""
+        unlabelled = [s for s in lifecycle.packable_statuses(flags) if s not in lifecycle.PACK_QUEUE_STATUSES]
+        return self.fetch_all("pack_queue", {
+            "statuses": lifecycle.values(lifecycle.PACK_QUEUE_STATUSES), "unlabelled": sorted(unlabelled),
+            "limit": limit,
+        })
 
     def pack_order_header(self, order_id: str) -> Row | None:
         return self.fetch_one("pack_order_header", {"order_id": order_id})
@@ -183,7 +188,7 @@ class PackingMixin(StoreBase):
         then the new history row, else None).
         """
         with self.transaction() as cur:
-            status = self._lock_packable(cur, order_id, packable_statuses)
+            self._lock_packable(cur, order_id, packable_statuses)
             session = self._open_session(cur, order_id, packer)
             progress = self._progress(cur, order_id, session["id"])
             outcomes = []
@@ -195,8 +200,11 @@ class PackingMixin(StoreBase):
                 outcome = self._scan(cur, order_id, session["id"], code, packer, progress, client_id)
                 outcomes.append(outcome)
             packed = None
-            if pack_when_complete and progress.complete and status == "label_created":
-                packed = self._pack(cur, order_id, session["id"], packer, progress, override_reason=None)
+            if pack_when_complete and progress.complete:
+                parcels = self._unpacked_parcels(cur, order_id)
+                if parcels:
+                    packed = self._pack(cur, order_id, session["id"], packer, progress, parcels,
+                                        override_reason=None)
             return outcomes, progress, packed
 
     def complete_pack(
@@ -207,7 +215,7 @@ class PackingMixin(StoreBase):
         packable_statuses: Sequence[str],
         override_reason: str | None = None,
     ) -> tuple[PackProgress, Row]:
-        """Mark the order `packed`: every unit counted, or the missing ones overridden with a reason.
+        """Pack the order's parcel: every unit counted, or the missing ones overridden with a reason.
 
         The caller checks the override permission; this method only refuses an incomplete pack
         without a reason. Missing units are stored as `override` scans, so the scan log accounts
@@ -215,9 +223,10 @@ class PackingMixin(StoreBase):
         """
         with self.transaction() as cur:
             status = self._lock_packable(cur, order_id, packable_statuses)
-            if status != "label_created":
+            parcels = self._unpacked_parcels(cur, order_id)
+            if not parcels:
                 raise PackingRefused(
-                    order_id, "the label is not bought yet: the order can be packed once it is label_created",
+                    order_id, "the label is not bought yet: the parcel can be packed once its label is stored",
                     status=status,
                 )
             session = self._open_session(cur, order_id, packer)
@@ -246,7 +255,7 @@ class PackingMixin(StoreBase):
                         component.counted += 1
             else:
                 reason = None  # nothing was overridden: do not record a reason that explains nothing
-            packed = self._pack(cur, order_id, session["id"], packer, progress, override_reason=reason)
+            packed = self._pack(cur, order_id, session["id"], packer, progress, parcels, override_reason=reason)
             return progress, packed
 
     def record_label_print(self, order_id: str, shipment_id: int, *, printed_by: str) -> Row:
@@ -264,9 +273,22 @@ class PackingMixin(StoreBase):
         if row is None:
             raise PackingRefused(order_id, "unknown order")
         status = row["current_status"]
+        if status in lifecycle.ENDED:
+            raise PackingRefused(order_id, f"{status} at Best Buy: do not ship (put the items back)", status=status)
         if status not in packable_statuses:
             raise PackingRefused(order_id, f"the order is {status or 'new'}, not ready to pack", status=status)
+        if not self._unpacked_parcels(cur, order_id) and self._packed_already(cur, order_id):
+            raise PackingRefused(order_id, "the parcel is packed already", status=status)
         return status
+
+    def _unpacked_parcels(self, cur: Any, order_id: str) -> list[Row]:
+        self.run(cur, "pack_unpacked_parcels", {"order_id": order_id})
+        return [dict(r) for r in cur.fetchall()]
+
+    def _packed_already(self, cur: Any, order_id: str) -> bool:
+        self.run(cur, "pack_latest_session", {"order_id": order_id})
+        row = cur.fetchone()
+        return row is not None and row["status"] == "packed"
 
     def _open_session(self, cur: Any, order_id: str, packer: str) -> Row:
         self.run(cur, "pack_open_session_create", {"order_id": order_id, "packer": packer})
@@ -403,8 +425,13 @@ class PackingMixin(StoreBase):
 
     def _pack(
         self, cur: Any, order_id: str, session_id: int, packer: str, progress: PackProgress,
-        *, override_reason: str | None,
+        parcels: Sequence[Row], *, override_reason: str | None,
     ) -> Row:
+        """Close the session and mark the parcel packed, in the transaction of the last scan, so
+        "packed" and "all units verified (or overridden)" are never seen one without the other. The
+        order's status does not move (packing is not a link in the chain, see orderflow.lifecycle):
+        who packed what and when is the session (packer, completed_at, shipment_id)."""
+        parcel = parcels[0]  # one package per order today; the session names the one it packed
         self.run(
             cur,
             "pack_close_session",
@@ -412,15 +439,11 @@ class PackingMixin(StoreBase):
                 "session_id": session_id,
                 "override_reason": override_reason,
                 "override_by": packer if override_reason else None,
+                "shipment_id": parcel["id"],
             },
         )
-        # The history row goes in the same transaction as the closed session and the last scan, so
-        # "packed" and "all units verified (or overridden)" are never seen one without the other.
-        # `_transition` is OrdersMixin's (both are mixed into OrderStore).
-        detail: dict[str, Any] = {"pack_session_id": session_id, "units": progress.expected}
-        if override_reason:
-            detail["override_reason"] = override_reason
-        return self._transition(  # type: ignore[attr-defined]
-            cur, Transition(order_id, "packed", detail, ("label_created",)),
-            run_id=None, actor=packer, release_owner=None,
-        )
+        closed = dict(cur.fetchone())
+        for p in parcels:
+            self.run(cur, "pack_mark_parcel", {"session_id": session_id, "shipment_id": p["id"]})
+        closed["units"] = progress.expected
+        return closed

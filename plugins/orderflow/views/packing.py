@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
+from orderflow import lifecycle
 from orderflow.store import OrderStore
 from orderflow.store.packing import MAX_BARCODE_LENGTH, PackingRefused, PackProgress
 from orderflow.views.common import base_path, get_store, render, settings, utcnow
@@ -29,10 +30,14 @@ WARN_HOURS = 4.0
 MAX_SCANS_PER_REQUEST = 200
 
 
+def flags() -> lifecycle.Flags:
+    return lifecycle.flags_of(settings())
+
+
 def packable_statuses() -> tuple[str, ...]:
     # With the pack-verify gate on, labels are printed at the station, so accepted orders are
-    # picked and verified here too (they become `packed` once their label exists).
-    return ("label_created", "accepted") if settings().pack_verify_gate else ("label_created",)
+    # picked and verified here too (their parcel is packed once its label exists).
+    return tuple(lifecycle.packable_statuses(flags()))
 
 
 def deadline_info(deadline: datetime | None, now: datetime) -> dict[str, Any]:
@@ -57,7 +62,7 @@ def queue_page(request: Request, user: Reader, store: Store, code: str | None = 
             return RedirectResponse(f"{base_path(request)}/packing/orders/{_q(order_id)}", status_code=303)
         message = f"No order found for “{code.strip()}” (order id, commercial id or tracking PIN)."
     now = utcnow()
-    rows = store.pack_queue(packable_statuses())
+    rows = store.pack_queue(flags())
     for row in rows:
         row["deadline"] = deadline_info(row["shipping_deadline"], now)
     return render(
@@ -78,7 +83,10 @@ def order_page(request: Request, order_id: str, user: Reader, store: Store):
     progress = store.pack_progress(order_id)
     scans = store.pack_session_scans(session["id"], limit=30) if session else []
     labels = store.pack_label_shipments(order_id)
-    packable = order["current_status"] in packable_statuses()
+    status = order["current_status"]
+    # Packed: the parcel's session closed (or, before migration 010, the order's `packed` status).
+    packed = status == lifecycle.S.PACKED or (session is not None and session["status"] == "packed")
+    packable = status in packable_statuses() and not packed
     return render(
         request,
         "packing_order.html",
@@ -91,7 +99,8 @@ def order_page(request: Request, order_id: str, user: Reader, store: Store):
             "scans": scans,
             "labels": labels,
             "packable": packable,
-            "packed": order["current_status"] == "packed",
+            "packed": packed,
+            "ended": status in lifecycle.ENDED,
             "can_override": user.can(WRITE, PACKING_OVERRIDE),
             "deadline": deadline_info(order["shipping_deadline"], utcnow()),
             "max_code": MAX_BARCODE_LENGTH,
