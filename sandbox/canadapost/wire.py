@@ -7,6 +7,7 @@ from a fresh clone). Nothing here knows about HTTP routing or state.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -46,10 +47,21 @@ CODE_SERVER = "Server"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True)
 
 
+# libxml2 schema compilation and validation (with the schema's shared error_log) are not safe from
+# several request threads at once: concurrent first creates crashed the process (a segfault) or
+# failed with "xmlSchemaPValAttrNodeValue" internal errors. One lock serialises both.
+_SCHEMA_LOCK = threading.RLock()
+
+
 @cache
+def _compiled(namespace: str) -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(XSD_DIR / SCHEMA_FILES[namespace])))
+
+
 def schema(namespace: str) -> etree.XMLSchema:
     """The compiled official XSD for a namespace (compiled once per process)."""
-    return etree.XMLSchema(etree.parse(str(XSD_DIR / SCHEMA_FILES[namespace])))
+    with _SCHEMA_LOCK:
+        return _compiled(namespace)
 
 
 @dataclass
@@ -138,10 +150,12 @@ def violations(doc: etree._Element, namespace: str, root_name: str) -> list[Sche
             )
         ]
     xsd = schema(namespace)
-    if xsd.validate(doc):
-        return []
+    with _SCHEMA_LOCK:
+        if xsd.validate(doc):
+            return []
+        entries = list(xsd.error_log)
     out: list[SchemaViolation] = []
-    for entry in xsd.error_log:
+    for entry in entries:
         found: etree._Element | None = None
         if entry.path:
             try:
@@ -157,7 +171,8 @@ def violations(doc: etree._Element, namespace: str, root_name: str) -> list[Sche
 def validate_response(doc: etree._Element) -> None:
     """Assert a document the sandbox produced is valid (a bug guard used by the tests)."""
     xsd = schema(etree.QName(doc).namespace or "")
-    xsd.assertValid(doc)
+    with _SCHEMA_LOCK:
+        xsd.assertValid(doc)
 
 
 def media_type_of(header: str | None) -> str:
