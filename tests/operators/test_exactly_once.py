@@ -200,3 +200,53 @@ def test_overlapping_runs_work_each_order_once(env: Env, monkeypatch: pytest.Mon
     assert sum(r["waiting"] for r in shipped.values()) == 0
     assert len(env.sb.calls("canadapost", "create_shipment")) == 12
     assert_one_shipment_each(env, ids)
+
+
+def test_labels_a_killed_worker_bought_are_voided_when_best_buy_cancels(env: Env) -> None:
+    """Issue 12 item 3: the worker dies after Canada Post's answer (intent rows only), then Best Buy
+    cancels: the void step looks every intent up, voids what Canada Post holds, and marks the rest."""
+    import requests
+
+    from orderflow.operators import VoidCanceledLabelsOperator
+
+    ids = ready_to_ship(env, 3)
+    script = KILLER.format(plugins=str(REPO / "plugins"), repo=str(REPO), run_id="scheduled__r1")
+    proc = subprocess.run([sys.executable, "-c", script], env=os.environ.copy(), capture_output=True,
+                          text=True, timeout=180)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    bought = {crid for crid, active in env.active_shipments().items() if active}
+    assert bought, "the killed worker never reached Canada Post"
+    # One more order whose intent never reached Canada Post (killed before the POST).
+    (never,) = [i for i in ids if f"{i}-1" not in bought] or [None]
+    if never is None:
+        never = ready_to_ship(env, 1)[0]
+        env.store.create_shipment_intent(order_id=never, package_no=1, customer_request_id=f"{never}-1")
+        ids.append(never)
+    assert {r["status"] for i in ids for r in env.store.shipments_for_order(i)} == {"intent"}
+
+    for order_id in ids:
+        requests.post(f"{env.sb.mirakl_url}/__admin/cancel", json={"order_id": order_id},
+                      timeout=5).raise_for_status()
+    # The dead try's claims end (Airflow marks the try failed; its retry takes its claims back).
+    with env.store.transaction() as cur:
+        cur.execute("SELECT DISTINCT claimed_by FROM order_claims")
+        owners = [r["claimed_by"] for r in cur.fetchall()]
+    for owner in owners:
+        env.store.release_owner_claims(owner)
+    run(IngestOrdersOperator, run_id="manual__c", task_id="ingest.fetch_orders")
+    assert {env.statuses()[i] for i in ids} == {"canceled"}
+
+    summary = run(VoidCanceledLabelsOperator, run_id="manual__v", task_id="shipping.void_canceled_labels")
+
+    # No live label of a canceled order is left at Canada Post, and every row says what happened.
+    assert {crid: a for crid, a in env.active_shipments().items() if a and crid in {f"{i}-1" for i in ids}} == {}
+    rows = {r["customer_request_id"]: r for i in ids for r in env.store.shipments_for_order(i)}
+    assert {crid for crid, r in rows.items() if r["status"] == "voided"} == bought
+    abandoned = {crid: r for crid, r in rows.items() if crid not in bought}
+    assert abandoned and {r["status"] for r in abandoned.values()} == {"failed"}
+    assert all("nothing at Canada Post" in r["error"]["reason"] for r in abandoned.values())
+    assert summary["recorded"].get("voided") == len(bought)
+    # A second run finds nothing left to do.
+    calls = len(env.sb.calls("canadapost"))
+    run(VoidCanceledLabelsOperator, run_id="manual__v2", task_id="shipping.void_canceled_labels")
+    assert len(env.sb.calls("canadapost")) == calls

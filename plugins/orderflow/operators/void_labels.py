@@ -2,9 +2,14 @@
 bought it.
 
 Ingest, shipping and tracking move such an order to ``canceled`` (final) and leave its shipment row
-live (``created`` or ``label_stored``). This step finds those rows (a store query joining the order's
-current status; never a shipment of an order that is not ``canceled``) and, per package, under the
-package's advisory lock (``OrderStore.shipment_lock``, the one buying labels takes too):
+as it was. This step finds every row that may hold money (``orderflow.lifecycle.MAY_HOLD_MONEY``:
+``intent``, ``created``, ``label_stored``; a store query joining the order's current status, never a
+shipment of an order that has not ended) and, per package, under the package's advisory lock
+(``OrderStore.shipment_lock``, the one buying labels takes too):
+
+- an **intent** (a worker killed after Canada Post's answer, or before the POST) is looked up by its
+  request id first: found -> adopted (``created``) and voided as below; nothing -> ``failed`` with
+  "abandoned: nothing at Canada Post" in ``error`` (a look-up too soon after a create waits);
 
 - **void** it at Canada Post: 204 -> ``voided`` with ``voided_at``;
 - void answered **404** (``VoidNotFound``: unknown or voided before, e.g. our earlier void whose answer
@@ -38,7 +43,7 @@ from orderflow.operators.base import (
     error_detail,
 )
 
-LIVE_SHIPMENT = lifecycle.VOIDABLE
+SH = lifecycle.ShipmentStatus
 
 
 class _PermanentShipmentError(Exception):
@@ -92,7 +97,7 @@ class VoidCanceledLabelsOperator(OrderStepOperator):
                 return
             # Re-read under the lock: whoever held it may have settled the shipment meanwhile.
             current = self.store.void_target(row["id"])
-            if current is None or current["status"] not in LIVE_SHIPMENT:
+            if current is None or current["status"] not in lifecycle.MAY_HOLD_MONEY:
                 self.result.record_waiting(crid, f"settled meanwhile ({current['status'] if current else 'gone'})")
                 return
             if current["order_status"] not in lifecycle.ENDED:
@@ -100,6 +105,10 @@ class VoidCanceledLabelsOperator(OrderStepOperator):
                 self.result.record_waiting(crid, f"order {current['order_id']} is {current['order_status']}")
                 return
             try:
+                if current["status"] == SH.INTENT:
+                    current = self._resolve_intent(current)
+                    if current is None:
+                        return
                 self._void_or_refund(current)
             except _PermanentShipmentError as exc:
                 self._fail(current, exc.reason, exc.detail)
@@ -112,6 +121,42 @@ class VoidCanceledLabelsOperator(OrderStepOperator):
                     return
                 self.log.warning("%s: transient error, shipment left live: %s", crid, exc)
                 self.result.record_transient(crid, f"{type(exc).__name__}: {exc}")
+
+    def _resolve_intent(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        """An ``intent`` (a worker died between Canada Post's answer and our commit, or before the
+        POST): look its request id up. Found: adopt it (``created``) and void it like any other.
+        Nothing: mark it ``failed`` (abandoned), so the row no longer stands for money. A look-up
+        proves nothing too soon after a create (Canada Post may still be processing it): until
+        ``create_recheck_seconds`` have passed since the intent's last attempt the row waits."""
+        from datetime import UTC, datetime
+
+        crid = row["customer_request_id"]
+        recheck = float(getattr(self.settings, "create_recheck_seconds", 0) or 0)
+        age = (datetime.now(UTC) - row["updated_at"]).total_seconds()
+        if age < recheck:
+            self.result.record_waiting(crid, f"intent {age:.0f} s old: looked up once {recheck:.0f} s have passed")
+            return None
+        found = self.canadapost.find_shipments(customer_request_id=crid)
+        self.result.count_call("CP_find")
+        if not found:
+            reason = ("abandoned: nothing at Canada Post for this request id (the order is canceled; no "
+                      "label was bought)")
+            if self.store.mark_shipment_failed(crid, error=self._detail(row, reason=reason, how=reason)) is None:
+                self.result.record_waiting(crid, "shipment row changed meanwhile")
+                return None
+            self.result.record_done(crid, "abandoned")
+            self.log.info("%s: intent of canceled order %s: nothing at Canada Post, marked failed",
+                          crid, row["order_id"])
+            return None
+        if len(found) > 1:
+            self.log.error("%s: %d shipments at Canada Post: %s", crid, len(found), [f.shipment_id for f in found])
+        info = found[0]
+        self.store.mark_shipment_created(
+            crid, shipment_id=info.shipment_id, tracking_pin=info.tracking_pin, links=info.links,  # type: ignore[arg-type]
+            price=info.price, group_id=info.group_id,
+        )
+        self.log.info("%s: intent adopted (shipment %s found at Canada Post); voiding it", crid, info.shipment_id)
+        return self.store.void_target(row["id"])
 
     def _target(self, row: dict[str, Any]) -> str:
         """The shipment's ``self`` link when it was bought over the transport in use, else its id."""

@@ -385,12 +385,12 @@ class OrdersMixin(StoreBase):
 
     # -- voiding the labels of canceled orders ---------------------------------------------
     def void_candidates(self, *, run_id: str, after_id: int = 0, limit: int = 100) -> list[Row]:
-        """Live shipments (``created``/``label_stored``) of ``canceled`` orders, by row id after
+        """Shipments that may hold money (``lifecycle.MAY_HOLD_MONEY``) of ended orders, by row id after
         ``after_id``. Shipments the void step failed permanently come back only to that same run."""
         return self.fetch_all("void_candidates", {
             "run_id": run_id, "after_id": after_id, "limit": limit,
             "order_statuses": lifecycle.values(lifecycle.ENDED),
-            "shipment_statuses": lifecycle.values(lifecycle.VOIDABLE),
+            "shipment_statuses": lifecycle.values(lifecycle.MAY_HOLD_MONEY),
         })
 
     def void_target(self, shipment_row_id: int) -> Row | None:
