@@ -731,8 +731,17 @@ class CanadaPostHook(BaseHook):
                 f"{call.op}: the Developer Portal rejected a JSON field name; this may be an orderflow "
                 "field-mapping problem (names derived from the XML v8 schema), not the seller's data"
             )
-        raise cls(summary, status=answer.status, messages=messages, request_id=call.ref, body=text,
+        err = cls(summary, status=answer.status, messages=messages, request_id=call.ref, body=text,
                   retry_after=retry_after)
+        if issubclass(cls, CanadaPostAuthError):
+            err.connection_hint = (f"Canada Post refused the credentials (HTTP {answer.status}): check the "
+                                   "Connection's login / password and customer_number")
+        elif answer.status in (404, 405) and not messages and not answer.content_type.endswith(("xml", "json")):
+            # Canada Post's own "not found" carries its messages document; a bare page comes from another
+            # server: the Connection's host is not the API's base URL.
+            err.connection_hint = (f"HTTP {answer.status} from a server that is not Canada Post's API: check "
+                                   "the Connection's host (base URL)")
+        raise err
 
     def _limiter(self, group: str) -> RateLimiter:
         config = self._load_config()
@@ -784,10 +793,18 @@ class CanadaPostHook(BaseHook):
                 messages = cpjson.parse_messages(response.content)
                 text = response.content[:2048].decode("utf-8", "replace")
                 cls = exception_for(response.status_code, messages, text)
-                if response.status_code in (400, 401, 403):
+                if not issubclass(cls, CanadaPostRetryableError):
+                    # Any refusal of the token request (a wrong URL's 404 included) is about the
+                    # Connection: no order can be at fault for it.
                     cls = CanadaPostAuthError
-                raise cls("token request refused", status=response.status_code, messages=messages,
+                err = cls("token request refused", status=response.status_code, messages=messages,
                           body=text, retry_after=parse_retry_after(response.headers.get("Retry-After")))
+                if cls is CanadaPostAuthError:
+                    what = ("the client id / secret (login / password)" if response.status_code in (400, 401, 403)
+                            else "the host (base URL) or token_url")
+                    err.connection_hint = (f"the token endpoint {config.token_url} answered HTTP "
+                                           f"{response.status_code}: check the Connection's {what}")
+                raise err
             try:
                 obj = response.json()
                 value = str(obj["access_token"])
@@ -808,6 +825,11 @@ class CanadaPostHook(BaseHook):
 
 class _NotSent(CanadaPostRetryableError):
     """The request never reached the server (connect failure): always safe to send again."""
+
+    def __init__(self, summary: str, **kwargs: Any) -> None:
+        super().__init__(summary, **kwargs)
+        self.connection_hint = ("could not connect to Canada Post (DNS, connection refused or connect timeout): "
+                                "check the Connection's host and that it is reachable from the workers")
 
 
 def _artifact_complete(body: bytes, content_type: str) -> bool:

@@ -324,6 +324,11 @@ class MiraklHook(BaseHook):
                 f"connection failed on {req.method} {req.path}: {type(exc).__name__}", operation=req.operation
             )
             err.may_have_been_applied = not _failed_before_sending(exc)
+            if not err.may_have_been_applied:
+                err.connection_hint = (
+                    f"could not connect to {self.base_url} (DNS or connection refused): check the Connection's "
+                    "host and that it is reachable from the workers"
+                )
             raise err from exc
         elapsed = time.monotonic() - started
         request_id = request_id_from_headers(resp.headers)

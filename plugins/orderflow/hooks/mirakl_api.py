@@ -111,6 +111,10 @@ class MiraklError(Exception):
         # reached Mirakl (timeout, dropped connection, 5xx). E.g. ORDER_INVALID_STATE on a retried
         # OR21 usually means the first accept went through: callers should re-read the order's state.
         self.after_ambiguous_attempt = False
+        # Set when the error is about the Connection (unreachable host, wrong base URL, refused key),
+        # not about the order: what to fix, in words safe for a task log. The steps then stop and move
+        # no order (see orderflow.operators.base.connection_failure).
+        self.connection_hint: str | None = None
         super().__init__(message)
 
     @property
@@ -318,7 +322,7 @@ def error_from_response(
         # A non-JSON error page (proxy HTML): keep a short prefix only.
         message = f"{reason}: {payload[:200]}"
     cls = error_class_for_status(status)
-    return cls(
+    err = cls(
         message[:1000],
         operation=operation,
         status=status,
@@ -327,6 +331,18 @@ def error_from_response(
         body=text[:10_000] if text else text,
         retry_after=retry_after,
     )
+    if status in (401, 403):
+        err.connection_hint = (
+            f"Mirakl refused the API key (HTTP {status}): check the Connection's password (shop API key) and shop_id"
+        )
+    elif status in (404, 405) and not isinstance(payload, dict):
+        # Mirakl's own 404 (unknown order) is a JSON error object; a page that is not JSON comes from
+        # some other server: the Connection's host does not point at the Mirakl API root.
+        err.connection_hint = (
+            f"HTTP {status} from a server that is not Mirakl's API: check the Connection's host (base URL, "
+            "e.g. https://marketplace.bestbuy.ca, without /api)"
+        )
+    return err
 
 
 # ------------------------------------------------------------------------------------------------

@@ -24,7 +24,12 @@ import time
 from typing import Any
 
 from orderflow import lifecycle
-from orderflow.operators.base import ConfigurationError, MiraklOrderStepOperator, classify_api_error, error_detail
+from orderflow.operators.base import (
+    MiraklOrderStepOperator,
+    classify_api_error,
+    connection_failure,
+    error_detail,
+)
 
 ACCEPTED_STATES = lifecycle.MIRAKL_ACCEPTED
 ENDED_STATES = lifecycle.MIRAKL_ENDED
@@ -50,7 +55,7 @@ class AcceptOrdersOperator(MiraklOrderStepOperator):
         except Exception as exc:
             kind = classify_api_error(exc)
             if kind == "config":
-                raise ConfigurationError(f"acceptance: Mirakl refused our credentials: {exc}") from exc
+                raise connection_failure("acceptance", "Mirakl", self.mirakl_conn_id, exc) from exc
             for oid in order_ids:
                 self.result.record_transient(oid, f"OR11: {exc}")
             self.log.warning("OR11 look-up of %d order(s) failed (%s): %s", len(order_ids), kind, exc)
@@ -98,7 +103,7 @@ class AcceptOrdersOperator(MiraklOrderStepOperator):
                 self.result.count_call("OR21")
                 kind = classify_api_error(exc)
                 if kind == "config":
-                    raise ConfigurationError(f"acceptance: Mirakl refused our credentials: {exc}") from exc
+                    raise connection_failure("acceptance", "Mirakl", self.mirakl_conn_id, exc) from exc
                 if kind == "permanent" and "ORDER_INVALID_STATE" in (getattr(exc, "codes", ()) or ()):
                     # Left WAITING_ACCEPTANCE between our read and OR21 (or our earlier accept went
                     # through): the poll tells which.

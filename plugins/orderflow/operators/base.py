@@ -58,6 +58,22 @@ class ConfigurationError(AirflowFailException):
     """A problem no retry and no order can fix (credentials, permissions): stop the step."""
 
 
+class ConnectionUnreachable(AirflowException):
+    """The API's host could not be reached (DNS, refused): stop the step, move no order, retry the task."""
+
+
+def connection_failure(step: str, system: str, conn_id: str, exc: BaseException) -> AirflowException:
+    """The task-level error for an error about a Connection: names the Connection and what to fix.
+
+    No order moves: the caller raises this instead of recording anything for its orders.
+    """
+    hint = getattr(exc, "connection_hint", None) or f"{system} refused our credentials"
+    message = f"{step}: {system} connection {conn_id!r}: {hint} ({exc}); no order was moved"
+    if getattr(exc, "may_have_been_applied", None) is False or type(exc).__name__ == "_NotSent":
+        return ConnectionUnreachable(message + "; the task retries")
+    return ConfigurationError(message + "; fix the Connection, then clear this task")
+
+
 @dataclass
 class StepResult:
     """Per-order outcomes of one try of a step (thread-safe)."""
@@ -305,7 +321,7 @@ class OrderStepOperator(BaseOperator):
                 return
             try:
                 work(item)
-            except ConfigurationError as exc:
+            except (ConfigurationError, ConnectionUnreachable) as exc:
                 fatal.append(exc)
             except Exception as exc:
                 self.log.exception("%s: unexpected error, order left in its input state", key(item))
@@ -371,7 +387,9 @@ def classify_api_error(exc: BaseException) -> str:
         MiraklRetryableError,
     )
 
-    if isinstance(exc, MiraklAuthenticationError | MiraklPermissionError | CanadaPostAuthError):
+    if getattr(exc, "connection_hint", None) or isinstance(
+        exc, MiraklAuthenticationError | MiraklPermissionError | CanadaPostAuthError
+    ):
         return "config"
     if isinstance(exc, MiraklPermanentError | CanadaPostPermanentError):
         return "permanent"

@@ -27,11 +27,11 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from orderflow import lifecycle
 from orderflow.operators.base import (
-    ConfigurationError,
     MiraklOrderStepOperator,
     OrderflowTransientError,
     chunks,
     classify_api_error,
+    connection_failure,
 )
 
 WATERMARK = "mirakl_orders_or11"
@@ -70,7 +70,7 @@ class IngestOrdersOperator(MiraklOrderStepOperator):
         except Exception as exc:
             kind = classify_api_error(exc)
             if kind == "config":
-                raise ConfigurationError(f"ingest: Mirakl refused our credentials: {exc}") from exc
+                raise connection_failure("ingest", "Mirakl", self.mirakl_conn_id, exc) from exc
             if kind == "permanent":
                 raise AirflowFailException(f"ingest: OR11 refused the sweep: {exc}") from exc
             raise OrderflowTransientError(f"ingest: OR11 sweep failed, nothing ingested: {exc}") from exc

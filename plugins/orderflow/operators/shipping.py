@@ -40,7 +40,13 @@ from __future__ import annotations
 from typing import Any
 
 from orderflow import lifecycle
-from orderflow.operators.base import ConfigurationError, MiraklOrderStepOperator, classify_api_error, error_detail
+from orderflow.operators.base import (
+    ConfigurationError,
+    MiraklOrderStepOperator,
+    classify_api_error,
+    connection_failure,
+    error_detail,
+)
 
 (INPUT,) = lifecycle.SHIPPING_INPUT
 WAITING_STATES = lifecycle.MIRAKL_BEFORE_LABEL
@@ -86,7 +92,7 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
         except Exception as exc:
             kind = classify_api_error(exc)
             if kind == "config":
-                raise ConfigurationError(f"shipping: Mirakl refused our credentials: {exc}") from exc
+                raise connection_failure("shipping", "Mirakl", self.mirakl_conn_id, exc) from exc
             for oid in batch:
                 self.result.record_transient(oid, f"OR11: {exc}")
             return
@@ -291,7 +297,7 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
         except Exception as exc:
             kind = classify_api_error(exc)
             if kind == "config":
-                raise ConfigurationError(f"shipping: Canada Post refused our credentials: {exc}") from exc
+                raise connection_failure("shipping", "Canada Post", self.canadapost_conn_id, exc) from exc
             if kind == "permanent":
                 detail = error_detail(exc)
                 if posting and getattr(exc, "status", None) == 400:
@@ -334,7 +340,7 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
             except Exception as exc:
                 kind = classify_api_error(exc)
                 if kind == "config":
-                    raise ConfigurationError(f"shipping: Canada Post refused our credentials: {exc}") from exc
+                    raise connection_failure("shipping", "Canada Post", self.canadapost_conn_id, exc) from exc
                 if kind == "permanent":
                     raise _PermanentOrderError(
                         "label download refused (shipment bought: reprint or void it)",

@@ -23,7 +23,12 @@ from __future__ import annotations
 from typing import Any
 
 from orderflow import lifecycle
-from orderflow.operators.base import ConfigurationError, MiraklOrderStepOperator, classify_api_error, error_detail
+from orderflow.operators.base import (
+    MiraklOrderStepOperator,
+    classify_api_error,
+    connection_failure,
+    error_detail,
+)
 
 SHIPPED_STATES = lifecycle.MIRAKL_SHIPPED
 
@@ -51,7 +56,7 @@ class PushTrackingOperator(MiraklOrderStepOperator):
             remote = self.refresh_from_mirakl(hook, batch)
         except Exception as exc:
             if classify_api_error(exc) == "config":
-                raise ConfigurationError(f"tracking: Mirakl refused our credentials: {exc}") from exc
+                raise connection_failure("tracking", "Mirakl", self.mirakl_conn_id, exc) from exc
             for oid in batch:
                 self.result.record_transient(oid, f"OR11: {exc}")
             return
@@ -111,7 +116,7 @@ class PushTrackingOperator(MiraklOrderStepOperator):
         except Exception as exc:
             kind = classify_api_error(exc)
             if kind == "config":
-                raise ConfigurationError(f"tracking: Mirakl refused our credentials: {exc}") from exc
+                raise connection_failure("tracking", "Mirakl", self.mirakl_conn_id, exc) from exc
             if kind == "permanent" and "ORDER_INVALID_STATE" in (getattr(exc, "codes", ()) or ()):
                 self._settle_invalid_state(hook, order_id, pin, or23, exc)
                 return

@@ -40,6 +40,7 @@ from orderflow.operators.base import (
     ConfigurationError,
     OrderStepOperator,
     classify_api_error,
+    connection_failure,
     error_detail,
 )
 
@@ -115,7 +116,7 @@ class VoidCanceledLabelsOperator(OrderStepOperator):
             except Exception as exc:
                 kind = classify_api_error(exc)
                 if kind == "config":
-                    raise ConfigurationError(f"void_labels: Canada Post refused our credentials: {exc}") from exc
+                    raise connection_failure("void_labels", "Canada Post", self.canadapost_conn_id, exc) from exc
                 if kind == "permanent":
                     self._fail(current, "Canada Post refused the void or refund", error_detail(exc))
                     return
