@@ -38,6 +38,10 @@ fault specs (--mirakl-fault / --canadapost-fault, repeatable): ENDPOINT:key=valu
                           the action first)
   malformed_rate=P        truncate/corrupt the body
   drop_rate=P             commit-then-drop: perform the action, then close the connection unanswered
+  visibility_delay_rate=P what the request creates stays out of every search (look-up by request id,
+                          PIN, group, time window) for visibility_delay_seconds=S (default 5, sandbox
+                          clock) while reads by id find it; combines with the kinds above. Canada Post
+                          create_shipment / create_nc_shipment only (others create nothing searchable)
   count=N                 apply to the next N requests only, every kind given with certainty
   e.g. --mirakl-fault 'OR21:drop_rate=1,count=1' --mirakl-fault '*:latency_ms=200'
 

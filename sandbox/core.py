@@ -3,7 +3,8 @@
 A service (Mirakl, Canada Post) only maps requests to handlers and knows its own wire formats
 (error shapes, throttling answers, how to corrupt a body). Everything that must behave the same
 on both sides lives here: the threaded server, authentication order, fault injection (latency,
-5xx, throttling, hang, malformed bodies, commit-then-drop), documented rate limits, the call log
+5xx, throttling, hang, malformed bodies, commit-then-drop, delayed visibility of what a request
+created), documented rate limits, the call log
 and the ``/__admin/`` API.
 
 Stdlib only (``http.server``) on purpose: the sandbox must start in well under two seconds, run
@@ -39,6 +40,7 @@ ADMIN_PREFIX = "/__admin/"
 # A hang must end on its own so that a forgotten server thread cannot live forever; clients give
 # up long before this (requests' usual timeouts are 10-30 s).
 DEFAULT_HANG_SECONDS = 60.0
+DEFAULT_VISIBILITY_DELAY_SECONDS = 5.0
 
 # Bodies bigger than this are refused before being read: the real gateways refuse huge bodies
 # too, and an unbounded read is a way to exhaust the sandbox's memory.
@@ -72,6 +74,9 @@ class Request:
     query: dict[str, list[str]]  # parse_qs(keep_blank_values=True)
     headers: Mapping[str, str]  # case-insensitive (an email.message.Message)
     body: bytes
+    # Set by the fault layer before the handler runs: what this request creates stays out of searches
+    # for this many seconds (FaultSpec.visibility_delay_rate); 0 = visible at once.
+    visibility_delay_s: float = 0.0
 
     def header(self, name: str, default: str | None = None) -> str | None:
         value = self.headers.get(name)
@@ -203,6 +208,8 @@ class FaultSpec:
     hang_after_commit: bool = False  # run the handler, then never answer
     malformed_rate: float = 0.0
     drop_rate: float = 0.0  # commit-then-drop: run the handler, close without an answer
+    visibility_delay_rate: float = 0.0  # what the request creates is invisible to searches ...
+    visibility_delay_seconds: float = DEFAULT_VISIBILITY_DELAY_SECONDS  # ... for this long
     count: int | None = None
 
     @classmethod
@@ -215,13 +222,17 @@ class FaultSpec:
         if isinstance(kwargs.get("error_statuses"), str | int):
             kwargs["error_statuses"] = [int(s) for s in str(kwargs["error_statuses"]).split("|")]
         spec = cls(**kwargs)
-        for name in ("error_rate", "throttle_rate", "hang_rate", "malformed_rate", "drop_rate"):
+        for name in ("error_rate", "throttle_rate", "hang_rate", "malformed_rate", "drop_rate",
+                     "visibility_delay_rate"):
             value = float(getattr(spec, name))
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], got {value}")
             setattr(spec, name, value)
         if spec.count is not None and int(spec.count) < 1:
             raise ValueError("count must be >= 1")
+        spec.visibility_delay_seconds = float(spec.visibility_delay_seconds)
+        if spec.visibility_delay_seconds < 0:
+            raise ValueError("visibility_delay_seconds must be >= 0")
         return spec
 
     @classmethod
@@ -255,6 +266,7 @@ class FaultDecision:
     retry_after: float = 0.0
     hang_seconds: float = DEFAULT_HANG_SECONDS
     after_commit: bool = False
+    visibility_delay_s: float = 0.0  # what the handler creates stays out of searches this long
 
 
 class FaultConfig:
@@ -293,6 +305,8 @@ class FaultConfig:
                 decision.latency_s += spec.latency_ms / 1000.0
                 if decision.action is None:
                     self._pick_action(spec, decision)
+                if self._fires(spec.visibility_delay_rate, spec.count is not None):
+                    decision.visibility_delay_s = max(decision.visibility_delay_s, spec.visibility_delay_seconds)
                 if spec.count is not None:
                     spec.count -= 1
                     if spec.count <= 0:
@@ -541,6 +555,7 @@ class SandboxServer:
             return service.throttled_response(route, retry_after), info
 
         action = decision.action
+        req.visibility_delay_s = decision.visibility_delay_s
         if action == "throttle":
             info["outcome"] = "throttled"
             return service.throttled_response(route, decision.retry_after), info

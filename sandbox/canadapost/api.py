@@ -126,6 +126,7 @@ class Operations:
             mobo=mobo,
             contract_id=self.service.contract_id,
             require_dimensions=self.service.require_dimensions,
+            hidden_for_s=req.visibility_delay_s,
         )
         return codec.ok(200, render.shipment_info(sh, codec.urls, include_price=sh.provide_pricing_info), MT_SHIPMENT)
 
@@ -254,6 +255,7 @@ class Operations:
             mobo=mailed_by,
             contract_id=None,
             require_dimensions=self.service.require_dimensions,
+            hidden_for_s=req.visibility_delay_s,
         )
         return codec.ok(200, render.shipment_info(sh, codec.urls, include_price=False), MT_NCSHIPMENT)
 

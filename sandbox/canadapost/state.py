@@ -64,6 +64,12 @@ class Shipment:
     refund: dict | None = None  # {"service-ticket-id", "service-ticket-date", "email", "requested_at"}
     label_fetches: int = 0
     first_label_fetch_at: float | None = None
+    # The visibility-delay fault: until then (sandbox clock) no search lists the shipment (by
+    # request id, PIN, group or time window, on either transport); reads by id still find it.
+    visible_at: float | None = None
+
+    def visible(self, now: float) -> bool:
+        return self.visible_at is None or self.visible_at <= now
 
     @property
     def active(self) -> bool:
@@ -213,10 +219,12 @@ class Store:
         mobo: str,
         contract_id: str | None,
         require_dimensions: bool,
+        hidden_for_s: float = 0.0,
     ) -> Shipment:
         """Apply the semantic rules the XSD cannot express, then record the shipment.
 
-        ``doc`` is already valid against the XSD of its kind.
+        ``doc`` is already valid against the XSD of its kind. ``hidden_for_s`` > 0 (the
+        visibility-delay fault) keeps the new shipment out of every search for that long.
         """
         ns = etree.QName(doc).namespace
         f = _Finder(doc, ns)
@@ -326,6 +334,7 @@ class Store:
                 transmit_shipment=f.text("transmit-shipment") in ("true", "1"),
                 provide_pricing_info=f.text("provide-pricing-info") in ("true", "1"),
                 encoding=(f.text("delivery-spec/print-preferences/encoding") or "PDF").upper(),
+                visible_at=now + hidden_for_s if hidden_for_s > 0 else None,
             )
             self.shipments[shipment.shipment_id] = shipment
             self._index(shipment)
@@ -377,9 +386,11 @@ class Store:
         """Active shipments matching every given filter, oldest first.
 
         Voided shipments are gone for the gateway (404 on get), so they are not found either:
-        crash recovery by customer-request-id must never adopt a voided label.
+        crash recovery by customer-request-id must never adopt a voided label. Shipments under the
+        visibility-delay fault are not found until their ``visible_at``.
         """
         with self.lock:
+            now = self.now()
             out = []
             candidates: Iterable[Shipment] = self.shipments.values()
             if request_id is not None:
@@ -389,6 +400,8 @@ class Store:
                 candidates = [self.shipments[found_id]] if found_id else []
             for sh in candidates:
                 if sh.kind != kind or not sh.active or not same_customer(sh.mailed_by, mailed_by):
+                    continue
+                if not sh.visible(now):
                     continue
                 if mobo is not None and not same_customer(sh.mobo, mobo):
                     continue
@@ -605,6 +618,10 @@ class Store:
                 ),
                 "tokens_issued": len(self.tokens),
                 "clock_offset_s": self.clock_offset,
+                # under the visibility-delay fault: created, but no search lists them yet
+                "hidden_shipments": sorted(
+                    sh.shipment_id for sh in self.shipments.values() if not sh.visible(self.now())
+                ),
             }
 
     def shipment_summaries(self, customer_request_id: str | None = None) -> list[dict]:
@@ -622,6 +639,7 @@ class Store:
                     "refunded": sh.refund is not None,
                     "due_amount": sh.price.get("due-amount"),
                     "label_fetches": sh.label_fetches,
+                    "visible_at": sh.visible_at,
                 }
                 for sh in sorted(self.shipments.values(), key=lambda s: (s.created_at, s.shipment_id))
                 if customer_request_id is None or sh.customer_request_id == customer_request_id
