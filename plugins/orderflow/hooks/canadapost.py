@@ -27,6 +27,7 @@ from lxml import etree
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from orderflow.hooks import canadapost_json as cpjson
+from orderflow.hooks import canadapost_manifest as cpmanifest
 from orderflow.hooks import canadapost_xml as cpxml
 from orderflow.hooks._http import RateLimiter, RetryPolicy, build_session, parse_retry_after, retrying
 from orderflow.hooks.canadapost_errors import (
@@ -510,14 +511,25 @@ class CanadaPostHook(BaseHook):
             log.info("refund for %s was already requested", call.ref)
             return RefundInfo(service_ticket_id="", already_requested=True)
 
-    def transmit(self, group_ids: list[str]) -> TransmitResult:
+    def transmit(self, group_ids: list[str], *, customer_reference: str | None = None) -> TransmitResult:
         """Transmit (manifest) these contract groups. Not retried after a doubtful answer (a repeat may
-        create a second manifest); throttling and unsent requests are retried."""
+        create a second manifest); throttling and unsent requests are retried. ``customer_reference``
+        (≤ 12 characters) comes back in the manifest's details."""
         wire = self._wire()
         if not wire.contract:
             raise CanadaPostPermanentError("transmit is for contract shipping only (no contract_id)")
-        call = wire.transmit(list(group_ids))
+        call = wire.transmit(list(group_ids), customer_reference)
         return wire.parse_manifests(self._send(call, retry="unsent"), call)
+
+    def read_manifest_document(self, link: str | None, root: str, params: dict[str, str] | None = None) -> Any:
+        """One manifest-v8 read as an element, on either transport: Get Manifests by date (``link``
+        None, ``params`` start/end), or a manifest, its details or its shipments by link. The pure
+        parsers of :mod:`~orderflow.hooks.canadapost_manifest` read it."""
+        wire = self._wire()
+        url = link if link and "://" in link else wire.manifests_url()
+        accept = cpxml.MT_MANIFEST if isinstance(wire, _XmlWire) else cpjson.MT_JSON
+        call = _Call(f"get_{root}", "GET", url, "C", accept, params=params, ref=_short(url))
+        return self._get(call, lambda a: wire._root(a, call, root, cpxml.NS_MANIFEST))
 
     def track(self, pin: str) -> TrackingSummary:
         """The PIN's latest event. A PIN not scanned yet (``004`` No Pin History, ``007`` No Delivery
@@ -1028,7 +1040,11 @@ class _Wire(abc.ABC):
         """Transport-specific."""
 
     @abc.abstractmethod
-    def transmit(self, group_ids: list[str]) -> _Call:
+    def manifests_url(self) -> str:
+        """Transport-specific."""
+
+    @abc.abstractmethod
+    def transmit(self, group_ids: list[str], customer_reference: str | None = None) -> _Call:
         """Transport-specific."""
 
     @abc.abstractmethod
@@ -1164,9 +1180,12 @@ class _XmlWire(_Wire):
         return _Call("request_refund", "POST", self.refund_url(shipment), "B", mt, mt, body,
                      ref=_short(shipment))
 
-    def transmit(self, group_ids: list[str]) -> _Call:
-        body = cpxml.to_bytes(cpxml.build_transmit_set(group_ids, self.s))
-        return _Call("transmit", "POST", self.url(cpxml.manifest_path(self.s)), "C", cpxml.MT_MANIFEST,
+    def manifests_url(self) -> str:
+        return self.url(cpxml.manifest_path(self.s))
+
+    def transmit(self, group_ids: list[str], customer_reference: str | None = None) -> _Call:
+        body = cpxml.to_bytes(cpmanifest.build_transmit_set(group_ids, self.s, customer_reference))
+        return _Call("transmit", "POST", self.manifests_url(), "C", cpxml.MT_MANIFEST,
                      cpxml.MT_MANIFEST, body, ref=",".join(group_ids))
 
     def track(self, pin: str) -> _Call:
@@ -1224,10 +1243,12 @@ class _PortalWire(_Wire):
         return _Call("request_refund", "POST", self.refund_url(shipment), "B", cpjson.MT_JSON,
                      cpjson.MT_JSON, body, ref=_short(shipment))
 
-    def transmit(self, group_ids: list[str]) -> _Call:
-        body = cpjson.encode_request(cpxml.build_transmit_set(group_ids, self.s))
-        url = self.url(f"shipping/v1/{self.s.customer_number}/{self.s.mobo}/manifests")
-        return _Call("transmit", "POST", url, "C", cpjson.MT_JSON, cpjson.MT_JSON, body,
+    def manifests_url(self) -> str:
+        return self.url(f"shipping/v1/{self.s.customer_number}/{self.s.mobo}/manifests")
+
+    def transmit(self, group_ids: list[str], customer_reference: str | None = None) -> _Call:
+        body = cpjson.encode_request(cpmanifest.build_transmit_set(group_ids, self.s, customer_reference))
+        return _Call("transmit", "POST", self.manifests_url(), "C", cpjson.MT_JSON, cpjson.MT_JSON, body,
                      ref=",".join(group_ids))
 
     def track(self, pin: str) -> _Call:
