@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -160,7 +161,10 @@ def test_5xx_storm_settles_with_one_shipment_per_order(env: Env) -> None:
     assert {mirakl[i]["ship_confirmations"] for i in ids} == {1}
 
 
-def _concurrently(operator_cls: type, task_id: str, run_ids: list[str]) -> dict[str, dict]:
+def _concurrently(env: Env, operator_cls: type, task_id: str, run_ids: list[str],
+                  first_call: tuple[str, str]) -> dict[str, dict]:
+    """Run the executions in threads; each next one starts only once the sandbox has seen the
+    previous one's first ``first_call``, so they overlap however slowly a loaded machine starts them."""
     results: dict[str, dict] = {}
     errors: list[BaseException] = []
 
@@ -171,8 +175,11 @@ def _concurrently(operator_cls: type, task_id: str, run_ids: list[str]) -> dict[
             errors.append(exc)
 
     threads = [threading.Thread(target=execute, args=(r,)) for r in run_ids]
-    for t in threads:
+    for started, t in enumerate(threads):
         t.start()
+        deadline = time.monotonic() + 60
+        while len(env.sb.calls(*first_call)) <= started and not errors and time.monotonic() < deadline:
+            time.sleep(0.005)
     for t in threads:
         t.join(timeout=120)
     assert not errors, errors
@@ -181,20 +188,22 @@ def _concurrently(operator_cls: type, task_id: str, run_ids: list[str]) -> dict[
 
 def test_overlapping_runs_work_each_order_once(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     # Small batches, so both executions keep claiming while the other works.
-    monkeypatch.setenv("ORDERFLOW_BATCH_SIZE", "4")
+    monkeypatch.setenv("ORDERFLOW_BATCH_SIZE", "2")
     ids = env.sb.generate_orders(12)
     run(IngestOrdersOperator, run_id="manual__prep", task_id="ingest.fetch_orders")
     # Slow answers, so both executions are inside API calls at the same time.
-    env.sb.set_faults("mirakl", "OR21", latency_ms=40)
-    env.sb.set_faults("canadapost", "create_shipment", latency_ms=60)
+    env.sb.set_faults("mirakl", "OR21", latency_ms=150)
+    env.sb.set_faults("canadapost", "create_shipment", latency_ms=150)
 
-    accepted = _concurrently(AcceptOrdersOperator, "acceptance.accept_orders", ["scheduled__a", "scheduled__b"])
+    accepted = _concurrently(env, AcceptOrdersOperator, "acceptance.accept_orders", ["scheduled__a", "scheduled__b"],
+                            ("mirakl", "OR21"))
     assert sum(r["recorded"].get("accepted", 0) for r in accepted.values()) == 12
     assert all(r["recorded"] for r in accepted.values()), "both executions should have had work"
     assert len(env.sb.calls("mirakl", "OR21")) == 12  # never two OR21 for one order
     env.sb.advance(5)
 
-    shipped = _concurrently(BuyLabelsOperator, "shipping.buy_labels", ["scheduled__c", "scheduled__d"])
+    shipped = _concurrently(env, BuyLabelsOperator, "shipping.buy_labels", ["scheduled__c", "scheduled__d"],
+                           ("canadapost", "create_shipment"))
     assert sum(r["recorded"].get("label_created", 0) for r in shipped.values()) == 12
     # Claims kept them apart: neither execution even looked at an order the other held.
     assert sum(r["waiting"] for r in shipped.values()) == 0
