@@ -74,9 +74,9 @@ OPEN = frozenset(set(S) - TERMINAL)
 
 #: A person's states and where that person sees them: every one must be listed on that page or panel.
 PERSON_STATES: dict[OrderStatus, str] = {
-    S.ACCEPTANCE_FAILED: "grafana:Orders needing a person",
-    S.LABEL_FAILED: "grafana:Orders needing a person",
-    S.TRACKING_FAILED: "grafana:Orders needing a person",
+    S.ACCEPTANCE_FAILED: "grafana:Orders needing a person now",
+    S.LABEL_FAILED: "grafana:Orders needing a person now",
+    S.TRACKING_FAILED: "grafana:Orders needing a person now",
 }
 
 
@@ -160,13 +160,15 @@ MIRAKL_ACCEPTED = MIRAKL_WAITING_DEBIT | MIRAKL_SHIPPING | MIRAKL_SHIPPED
 MIRAKL_BEFORE_LABEL = MIRAKL_WAITING_ACCEPTANCE | MIRAKL_WAITING_DEBIT
 
 
-def first_status(mirakl_state: str | None) -> tuple[OrderStatus | None, str]:
+def first_status(mirakl_state: str | None) -> tuple[OrderStatus, str]:
     """The first status of an order ingest has never seen, with the reason for the history.
 
     An order first seen past acceptance was accepted outside orderflow (by hand in Best Buy's
-    portal): it becomes ``accepted`` and the shipping step reads it like any other (SHIPPED or later
-    there goes to ``label_failed``, "shipped another way?", for a person). None: a state Best Buy's
-    API does not document; the order is left without a status and the task says so.
+    portal): it becomes ``accepted`` and the shipping step reads it like any other (WAITING_DEBIT*
+    waits, SHIPPING ships, SHIPPED or later goes to ``label_failed``, "shipped outside orderflow?",
+    for a person: never a label, never OR23/OR24). A state Best Buy's API does not document becomes
+    ``pending_acceptance``: the acceptance step never sends OR21 for it and gives it to a person
+    (``acceptance_failed``, see ``is_documented``); clearing that task reads Best Buy again.
     """
     if mirakl_state in MIRAKL_WAITING_ACCEPTANCE:
         return S.PENDING_ACCEPTANCE, "new order at Best Buy"
@@ -175,7 +177,13 @@ def first_status(mirakl_state: str | None) -> tuple[OrderStatus | None, str]:
     if mirakl_state in MIRAKL_ACCEPTED:
         return S.ACCEPTED, (f"first seen in {mirakl_state}: accepted outside orderflow (by hand in Best Buy's "
                             "portal?); the shipping step takes it from here")
-    return None, f"first seen in unknown state {mirakl_state}"
+    return S.PENDING_ACCEPTANCE, (f"first seen in {mirakl_state}, a state Best Buy's API does not document: "
+                                  "the acceptance step sends nothing and gives it to a person")
+
+
+def is_documented(mirakl_state: str | None) -> bool:
+    """A state Best Buy's API documents (``MiraklState``); any other is for a person."""
+    return mirakl_state in {str(m) for m in MiraklState}
 
 
 # -- shipment rows (one per package) --------------------------------------------------------------

@@ -14,6 +14,10 @@ Per claimed batch (<= 100 orders):
    SHIPPING (or later) -> ``accepted``; CANCELED/REFUSED -> ``canceled``/``refused``; still waiting
    after the last poll -> ``acceptance_failed`` (a person looks; clearing the task re-attempts it).
 
+An order in a state Best Buy's API does not document (``lifecycle.is_documented``; ingest gives
+such an order ``pending_acceptance`` when it first sees it) gets no OR21: ``acceptance_failed``
+at once, for a person.
+
 Transient errors leave the order ``pending_acceptance`` (the next try starts with step 1, so an
 accept that did go through is recognised, never re-sent blindly).
 """
@@ -88,8 +92,12 @@ class AcceptOrdersOperator(MiraklOrderStepOperator):
                 continue
             if state == lifecycle.M.WAITING_ACCEPTANCE:
                 to_accept.append(order_id)
-            else:  # STAGING: Best Buy is not done with it yet
+            elif lifecycle.is_documented(state):  # STAGING: Best Buy is not done with it yet
                 self.result.record_waiting(order_id, f"{state} at Best Buy")
+            else:  # no OR21 for a state we do not know: a person checks it in Best Buy's portal
+                self.fail(order_id, expected_from=INPUT, mirakl_state=state,
+                          reason=f"{state} at Best Buy is not a state Best Buy's API documents: check the order "
+                                 "in Best Buy's portal, then clear this task (it reads the order again)")
 
         sent: dict[str, str] = {}
 

@@ -5,10 +5,13 @@ safety delta plus clock skew: re-reading a few minutes twice is free, missing an
 then in batches:
 
 - UPSERT orders and lines (state, address, totals: the store never forgets an address once given);
-- an order without history gets its first status: WAITING_ACCEPTANCE -> ``pending_acceptance``,
-  CANCELED -> ``canceled``, REFUSED -> ``refused``. Orders first seen in any other state (accepted or
-  shipped elsewhere, e.g. by hand in the back office before orderflow ran) are stored without a
-  status: orderflow never buys a label for an order it did not accept;
+- an order without history gets its first status from ``lifecycle.first_status``, the reason in
+  the history: WAITING_ACCEPTANCE -> ``pending_acceptance``, CANCELED -> ``canceled``, REFUSED ->
+  ``refused``; accepted outside orderflow (by hand in Best Buy's portal: WAITING_DEBIT*, SHIPPING,
+  SHIPPED or later) -> ``accepted``, and the shipping step decides by Best Buy's state (shipped
+  already: ``label_failed`` for a person, never a label); a state Best Buy does not document ->
+  ``pending_acceptance``, which the acceptance step gives to a person without sending OR21. No
+  order is ever stored without a status;
 - an order Best Buy canceled or refused moves to ``canceled``/``refused`` when the status machine
   allows it, unless a step of another run holds its claim right now (that step reads the order from
   Best Buy itself and records the cancellation; two writers would only race).
@@ -35,10 +38,6 @@ from orderflow.operators.base import (
 )
 
 WATERMARK = "mirakl_orders_or11"
-FIRST_STATUS = {
-    lifecycle.M.WAITING_ACCEPTANCE: lifecycle.S.PENDING_ACCEPTANCE,
-    **lifecycle.MIRAKL_ENDED,
-}
 ENDED_AT_BEST_BUY = lifecycle.MIRAKL_ENDED
 
 
@@ -98,17 +97,15 @@ class IngestOrdersOperator(MiraklOrderStepOperator):
         # ``created`` shipment whose label was not stored yet): a person must check and void it.
         ending = [u.order_id for u in upserted if u.current_status and ENDED_AT_BEST_BUY.get(u.mirakl_state or "")]
         shipments = self.store.shipments_for_orders(ending) if ending else {}
-        not_ours = 0
+        outside = 0
         for u in upserted:
             if u.current_status is None:
-                first = FIRST_STATUS.get(u.mirakl_state or "")
-                if first is None:
-                    not_ours += 1
-                    self.result.record_waiting(u.order_id, f"first seen in {u.mirakl_state}: not accepted by us")
-                    continue
+                first, reason = lifecycle.first_status(u.mirakl_state)
+                if first == lifecycle.S.ACCEPTED or not lifecycle.is_documented(u.mirakl_state):
+                    outside += 1
                 self.transition(
                     u.order_id, first, expected_from=(None,),  # type: ignore[arg-type]
-                    reason="new order at Best Buy", mirakl_state=u.mirakl_state,
+                    reason=reason, mirakl_state=u.mirakl_state,
                 )
                 continue
             target = ENDED_AT_BEST_BUY.get(u.mirakl_state or "")
@@ -144,8 +141,9 @@ class IngestOrdersOperator(MiraklOrderStepOperator):
         if newest is not None:
             self.store.set_watermark(WATERMARK, newest)
         self.log.info(
-            "ingested %d order(s) (%d new statuses, %d not ours), watermark -> %s",
-            len(upserted), len(self.result.done), not_ours, newest,
+            "ingested %d order(s) (%d new statuses, %d first seen accepted outside orderflow or in an "
+            "undocumented state), watermark -> %s",
+            len(upserted), len(self.result.done), outside, newest,
         )
         if malformed:
             lines = [f"  {oid}: {m['reason']}" for oid, m in sorted(malformed.items())]

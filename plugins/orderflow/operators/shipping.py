@@ -5,8 +5,10 @@ Per claimed batch (<= 100 orders), one OR11 read by order_ids decides what each 
 - **SHIPPING** (debit done, address released): buy the label (below);
 - **WAITING_DEBIT*** (still debiting): nothing; the order waits for a later run, no failure;
 - **CANCELED/REFUSED** (payment refused, customer canceled): ``canceled``, no label bought;
-- **SHIPPED** or later without our label: ``label_failed`` (someone shipped it another way: a
-  person decides).
+- **SHIPPED** or later without our label: ``label_failed`` (someone shipped it outside orderflow,
+  e.g. an order accepted and shipped by hand in Best Buy's portal before ingest saw it: a person
+  decides; no label is bought and tracking never takes it);
+- a state Best Buy's API does not document: ``label_failed``, for a person.
 
 The exactly-once protocol (design.md), one package per order, ``customer_request_id =
 <order_id>-<package_no>``:
@@ -127,10 +129,12 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
                 )
             elif state in SHIPPED_STATES:
                 self.fail(order_id, expected_from=INPUT,
-                          reason=f"{state} at Best Buy without an orderflow label: shipped another way?",
+                          reason=f"{state} at Best Buy without an orderflow label: shipped outside orderflow? "
+                                 "(no label bought, nothing sent to Best Buy)",
                           mirakl_state=state)
-            else:
-                self.result.record_waiting(order_id, f"unexpected state {state} at Best Buy")
+            else:  # a state Best Buy does not document: no label on a guess, a person looks
+                self.fail(order_id, expected_from=INPUT, mirakl_state=state,
+                          reason=f"{state} at Best Buy is not a state Best Buy's API documents: no label bought")
 
         def ship(order_id: str) -> None:
             try:
