@@ -28,6 +28,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from orderflow.hooks import canadapost_json as cpjson
 from orderflow.hooks import canadapost_manifest as cpmanifest
+from orderflow.hooks import canadapost_nc_lookup as nclookup
 from orderflow.hooks import canadapost_xml as cpxml
 from orderflow.hooks._http import RateLimiter, RetryPolicy, build_session, parse_retry_after, retrying
 from orderflow.hooks.canadapost_errors import (
@@ -273,6 +274,7 @@ class CanadaPostHook(BaseHook):
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] | None = None,
+        nc_seen: nclookup.SeenShipments | None = None,
     ) -> None:
         super().__init__()
         self.canadapost_conn_id = canadapost_conn_id
@@ -286,6 +288,8 @@ class CanadaPostHook(BaseHook):
         self._sleep = sleep
         self._clock = clock
         self._now = now or (lambda: datetime.now(UTC))
+        # What non-contract look-ups read once is kept here and never read again (see canadapost_nc_lookup).
+        self.nc_seen: nclookup.SeenShipments = nc_seen or nclookup.NothingSeen()
         self._session: requests.Session | None = None
         self._config: _Config | None = None
 
@@ -588,34 +592,39 @@ class CanadaPostHook(BaseHook):
 
     def _resolve(self, wire: _Wire, list_call: _Call) -> list[ShipmentInfo]:
         """Get Shipments items → ShipmentInfo (following links; 404 = voided or expired → skipped)."""
-        infos: list[ShipmentInfo] = []
-        for item in self._get(list_call, wire.parse_list):
-            if isinstance(item, ShipmentInfo):
-                info = item
-            else:
-                call = wire.get_shipment(item)
-                try:
-                    info = self._get(call, lambda a, c=call: wire.parse_shipment_info(a, c))
-                except CanadaPostNotFoundError:
-                    log.info("listed shipment %s is gone (voided or expired)", call.ref)
-                    continue
-            if (info.status or "").strip().lower() in VOIDED_STATUSES:
-                log.info("listed shipment %s is %s: skipped", info.shipment_id, info.status)
-                continue
-            infos.append(info)
-        return infos
+        infos = [self._read_listed(wire, item) for item in self._get(list_call, wire.parse_list)]
+        return [info for info in infos if info is not None]
+
+    def _read_listed(self, wire: _Wire, item: str | ShipmentInfo) -> ShipmentInfo | None:
+        """One listed shipment (its link followed); None when it is gone or no longer a usable label."""
+        if isinstance(item, ShipmentInfo):
+            info = item
+        else:
+            call = wire.get_shipment(item)
+            try:
+                info = self._get(call, lambda a, c=call: wire.parse_shipment_info(a, c))
+            except CanadaPostNotFoundError:
+                log.info("listed shipment %s is gone (voided or expired)", call.ref)
+                return None
+        if (info.status or "").strip().lower() in VOIDED_STATUSES:
+            log.info("listed shipment %s is %s: skipped", info.shipment_id, info.status)
+            return None
+        return info
 
     def _find_nc(self, wire: _Wire, crid: str, start: datetime, end: datetime) -> list[ShipmentInfo]:
-        found: list[ShipmentInfo] = []
-        for info in self._resolve(wire, wire.list_nc_window(start, end)):
+        """Non-contract: list the window, read only the shipments ``nc_seen`` has not seen, match refs."""
+
+        def read_details(info: ShipmentInfo) -> ShipmentDetails | None:
             call = wire.get_details(info)
             try:
-                details = self._get(call, lambda a, c=call: wire.parse_details(a, c))
+                return self._get(call, lambda a, c=call: wire.parse_details(a, c))
             except CanadaPostNotFoundError:
-                continue
-            if crid in (details.references.customer_ref_1, details.references.customer_ref_2):
-                found.append(replace(info, customer_request_id=crid))
-        return found
+                return None
+
+        return nclookup.find_by_reference(
+            crid, self._get(wire.list_nc_window(start, end), wire.parse_list),
+            read_info=lambda href: self._read_listed(wire, href), read_details=read_details, seen=self.nc_seen,
+        )
 
     def _group_id(self, request: ShipmentRequest) -> str | None:
         if request.group_id:

@@ -77,9 +77,11 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
 
     def run_step(self, context: Any) -> None:
         from orderflow.hooks.canadapost import CanadaPostHook
+        from orderflow.operators.carrier_cache import StoreSeenShipments
 
         mirakl = self.mirakl_hook()
-        self.canadapost = CanadaPostHook(self.canadapost_conn_id)
+        # Non-contract look-ups keep what they read in our database and never read it again.
+        self.canadapost = CanadaPostHook(self.canadapost_conn_id, nc_seen=StoreSeenShipments(self.store))
         try:
             self.canadapost.get_conn()  # reads the connection once, before threads share the hook
         except ValueError as exc:  # the hook's message for a connection missing required extras

@@ -69,8 +69,10 @@ class VoidCanceledLabelsOperator(OrderStepOperator):
 
     def run_step(self, context: Any) -> None:
         from orderflow.hooks.canadapost import CanadaPostHook
+        from orderflow.operators.carrier_cache import StoreSeenShipments
 
-        self.canadapost = CanadaPostHook(self.canadapost_conn_id)
+        # Non-contract look-ups keep what they read in our database and never read it again.
+        self.canadapost = CanadaPostHook(self.canadapost_conn_id, nc_seen=StoreSeenShipments(self.store))
         connected = False
         after_id = 0
         limit = max(1, min(self.settings.batch_size, 100))
