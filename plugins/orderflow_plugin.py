@@ -1,37 +1,12 @@
-"""orderflow's Airflow plugin: the staff pages (packing station, customer-service inbox).
+"""The plugin entry point of the repository's own layout (``make run``, the compose mount of plugins/).
 
-The only plugin entry point (plugins/.airflowignore hides the orderflow package from Airflow's
-file-by-file plugin import). The pages are a FastAPI app mounted at ``/orderflow`` in the
-api-server; ``external_views`` put them in Airflow's navigation, and their ``url_route`` makes
-them open inside the Airflow UI (``/plugin/<url_route>``) rather than in a bare tab.
-
-Importing this module must stay cheap (every Airflow process loads plugins): the FastAPI app is
-built on its first request, see orderflow.views.app.
+An installed ``orderflow`` wheel registers the same class through the ``airflow.plugins`` entry point
+instead; see orderflow.plugin. plugins/.airflowignore hides the orderflow package from Airflow's
+file-by-file plugin import.
 """
 
 from __future__ import annotations
 
-from airflow.plugins_manager import AirflowPlugin
+from orderflow.plugin import URL_PREFIX, OrderflowPlugin
 
-from orderflow.views.app import app as staff_pages_app
-
-URL_PREFIX = "/orderflow"
-
-
-class OrderflowPlugin(AirflowPlugin):
-    name = "orderflow"
-    fastapi_apps = [{"app": staff_pages_app, "url_prefix": URL_PREFIX, "name": "orderflow staff pages"}]
-    external_views = [
-        {
-            "name": "Packing station",
-            "href": f"{URL_PREFIX}/packing/",
-            "destination": "nav",
-            "url_route": "packing-station",
-        },
-        {
-            "name": "Customer service",
-            "href": f"{URL_PREFIX}/inbox/",
-            "destination": "nav",
-            "url_route": "customer-service",
-        },
-    ]
+__all__ = ["URL_PREFIX", "OrderflowPlugin"]

@@ -1,8 +1,11 @@
-"""Set-up commands: roles and permissions for the staff pages, the demo catalog, demo users.
+"""Set-up commands: roles and permissions for the staff pages, the product catalog, users.
 
-    python -m orderflow.setup roles
-    python -m orderflow.setup seed-catalog
+    python -m orderflow.setup roles                 (installed: orderflow roles)
+    python -m orderflow.setup seed-catalog [--file catalog.json]
     python -m orderflow.setup user --username packer1 --role Packer --password ...
+
+Without ``--file``, ``seed-catalog`` loads the sandbox's demo catalog, which exists only in a checkout
+of the repository (the ``sandbox`` package is not part of the ``orderflow`` distribution).
 
 All are idempotent: the run command and compose's init call them on every start.
 
@@ -167,21 +170,53 @@ def catalog_rows(products: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def seed_catalog(store: Any = None) -> int:
-    from sandbox.catalog import PRODUCTS
+class NoCatalog(SystemExit):
+    """No catalog to load: the demo catalog needs the repository's sandbox package."""
 
+
+def demo_products() -> list[Mapping[str, Any]]:
+    """The sandbox's demo catalog. Only a repository checkout has it: production never imports sandbox."""
+    try:
+        from sandbox.catalog import PRODUCTS
+    except ImportError:
+        raise NoCatalog(
+            "seed-catalog: the demo catalog comes from the repository's sandbox/ package, which an installed "
+            "orderflow does not include; pass --file with your catalog (a JSON list of products: sku, name, "
+            "weight_kg, length_cm, width_cm, height_cm, components [{barcode, name, quantity}])"
+        ) from None
+    return list(PRODUCTS)
+
+
+def load_products(path: str) -> list[Mapping[str, Any]]:
+    """A catalog file: a JSON list of products in the demo catalog's shape."""
+    import json
+
+    with open(path, encoding="utf-8") as f:
+        products = json.load(f)
+    if not isinstance(products, list) or not all(isinstance(p, dict) and "sku" in p for p in products):
+        raise NoCatalog(f"seed-catalog: {path} must hold a JSON list of products, each with a sku")
+    return products
+
+
+def seed_catalog(store: Any = None, products: Iterable[Mapping[str, Any]] | None = None) -> int:
+    if products is None:
+        products = demo_products()
     if store is None:
         from orderflow.store import OrderStore
 
         store = OrderStore.from_conn_id("orderflow_db")
-    return store.upsert_products(catalog_rows(PRODUCTS))
+    return store.upsert_products(catalog_rows(products))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m orderflow.setup", description=__doc__.split("\n")[0])
+def build_parser(prog: str = "python -m orderflow.setup") -> tuple[argparse.ArgumentParser, Any]:
+    """The parser and its subcommands (orderflow.cli adds its own to the same list)."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("roles", help="create/converge the Packer, Agent and Pack Supervisor roles")
-    sub.add_parser("seed-catalog", help="load the sandbox's demo catalog into products/product_components")
+    catalog = sub.add_parser(
+        "seed-catalog", help="load products and their component barcodes (default: the sandbox's demo catalog)"
+    )
+    catalog.add_argument("--file", help="a JSON list of products (sku, name, weight_kg, ..., components)")
     user = sub.add_parser("user", help="create or update a user")
     user.add_argument("--username", required=True)
     user.add_argument("--role", required=True, action="append", help="repeat for several roles")
@@ -190,13 +225,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     user.add_argument("--last-name", default="")
     user.add_argument("--email")
     user.add_argument("--if-missing", action="store_true", help="leave an existing user untouched")
-    args = parser.parse_args(argv)
+    return parser, sub
 
+
+def run(args: argparse.Namespace) -> int:
     if args.command == "roles":
         for role, perms in create_roles().items():
             print(f"{role}: " + ", ".join(f"{a} on {r}" for a, r in perms))
     elif args.command == "seed-catalog":
-        print(f"catalog: {seed_catalog()} products loaded")
+        products = load_products(args.file) if args.file else demo_products()
+        print(f"catalog: {seed_catalog(products=products)} products loaded")
     elif args.command == "user":
         created = ensure_user(
             args.username, args.role, args.password,
@@ -209,6 +247,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(f"user {args.username}: updated with roles {', '.join(args.role)}")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, _ = build_parser()
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

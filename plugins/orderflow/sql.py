@@ -6,11 +6,20 @@ import functools
 import os
 from pathlib import Path
 
-# plugins/orderflow/sql.py -> repo root is three levels up; ORDERFLOW_SQL_DIR overrides it for
-# deployments that mount include/ elsewhere (the Docker image mounts it at /opt/airflow/include).
-SQL_DIR = Path(
-    os.environ.get("ORDERFLOW_SQL_DIR") or Path(__file__).resolve().parents[2] / "include" / "sql"
-)
+
+def _find_sql_dir() -> Path:
+    """Where the SQL is: ORDERFLOW_SQL_DIR (deployments that mount include/ elsewhere), else the copy an
+    installed wheel carries inside the package (orderflow/include/sql), else the repository checkout's
+    include/sql (plugins/orderflow/sql.py -> the repo root is three levels up)."""
+    if override := os.environ.get("ORDERFLOW_SQL_DIR"):
+        return Path(override)
+    packaged = Path(__file__).resolve().parent / "include" / "sql"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "include" / "sql"
+
+
+SQL_DIR = _find_sql_dir()
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 QUERIES_DIR = SQL_DIR / "queries"
 

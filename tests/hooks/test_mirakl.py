@@ -548,7 +548,7 @@ def test_connection_type_info_registers_the_form_through_a_provider_entry_point(
     ).stdout.splitlines()
     assert out[-3:] == [
         "orderflow.hooks.mirakl.MiraklHook True",
-        "['extra__mirakl__shop_id', 'extra__mirakl__timeout']",
+        "['extra__mirakl__rate_limits', 'extra__mirakl__shop_id', 'extra__mirakl__timeout']",
         "Shop API key",
     ]
 

@@ -61,6 +61,7 @@ from orderflow.hooks.canadapost_model import (
     TransmitResult,
 )
 from orderflow.hooks.canadapost_xml import ShipperSettings, XmlDecodeError
+from orderflow.hooks.connection_forms import CANADAPOST_CONNECTION_TYPE, legacy_field_behaviour
 
 __all__ = [
     "Address",
@@ -237,10 +238,9 @@ class CanadaPostHook(BaseHook):
     A 400 whose message says a field *name* was refused raises
     :class:`CanadaPostFieldMappingError` (our mapping, not the seller's data).
 
-    **Connection form.** Airflow 3.3 builds custom connection forms only for hooks a *provider* package
-    registers (provider-info ``connection-types``); a plugin package cannot, so the form is the generic
-    one (host, login, password, extra JSON) until orderflow ships as a provider.
-    :meth:`get_ui_field_behaviour` is ready for that day.
+    **Connection form.** The installed ``orderflow`` distribution is an Airflow provider: its typed form
+    (one field per extra above) is :mod:`orderflow.hooks.connection_forms`; the form stores the fields as
+    these same extras.
 
     **Money rules.** :meth:`create_shipment` never re-POSTs blindly: after any doubtful outcome
     (timeout, dropped connection, 5xx, throttle, malformed answer) it first looks the shipment up by
@@ -299,19 +299,9 @@ class CanadaPostHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Connection-form labels. Airflow 3.3 only reads these for hooks a *provider* package registers
-        (``connection-types`` in provider info); orderflow is a plugin package, so the form shows them
-        once orderflow is installed as a provider. The extras are documented in the class docstring."""
-        return {
-            "hidden_fields": ["schema", "port"],
-            "relabeling": {"host": "Base URL", "login": "API username / client id",
-                           "password": "API password / client secret"},
-            "placeholders": {
-                "host": PORTAL_BASE,
-                "extra": '{"api": "portal", "customer_number": "0001234567", "contract_id": "", '
-                '"origin_postal_code": "K1A0B1", "sender_company": "...", "sender_phone": "..."}',
-            },
-        }
+        """Form behaviour in the legacy hook format; the provider's form is
+        :data:`orderflow.hooks.connection_forms.CANADAPOST_CONNECTION_TYPE`."""
+        return legacy_field_behaviour(CANADAPOST_CONNECTION_TYPE)
 
     # ----------------------------------------------------------------------------------------
     # connection → configuration (first use only)

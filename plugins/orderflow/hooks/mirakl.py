@@ -17,6 +17,7 @@ import requests
 from airflow.sdk import BaseHook
 
 from orderflow.hooks._http import RateLimiter, RetryPolicy, build_session, parse_retry_after, retrying
+from orderflow.hooks.connection_forms import MIRAKL_CONNECTION_TYPE, legacy_field_behaviour
 from orderflow.hooks.mirakl_api import (
     ORDER_IDS_PER_REQUEST,
     ORDERS_PAGE_SIZE,
@@ -93,36 +94,9 @@ DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 30.0)
 # Seek pagination guard: a server that keeps returning the same token would loop forever.
 MAX_THREAD_PAGES = 1000
 
-# What the Airflow connection form shows. Airflow 3.3 only takes form fields from a *provider*
-# (an installed distribution exposing an ``apache_airflow_provider`` entry point whose
-# ``get_provider_info()`` lists ``connection-types``); plugins cannot register connection types.
-# This dict is that ``connection-types`` entry, ready for such a ``get_provider_info``.
-CONNECTION_TYPE_INFO: dict[str, Any] = {
-    "hook-class-name": "orderflow.hooks.mirakl.MiraklHook",
-    "hook-name": "Mirakl seller API (Best Buy Marketplace)",
-    "connection-type": "mirakl",
-    "ui-field-behaviour": {
-        "hidden-fields": ["schema", "login", "port"],
-        "relabeling": {"host": "Base URL", "password": "Shop API key"},
-        "placeholders": {
-            "host": "https://marketplace.bestbuy.ca",
-            "password": "API key from the seller back office (My user > API Key)",
-            "extra": '{"shop_id": 12345, "rate_limits": {"OR11_poll": 1, "OR11_lookup": 30}}',
-        },
-    },
-    "conn-fields": {
-        "shop_id": {
-            "label": "Shop id",
-            "description": "Only needed when the API key's user can access several shops.",
-            "schema": {"type": ["integer", "null"]},
-        },
-        "timeout": {
-            "label": "Read timeout (s)",
-            "description": "Per-request read timeout in seconds (connect timeout is 10 s).",
-            "schema": {"type": ["number", "null"]},
-        },
-    },
-}
+# What the Airflow connection form shows: the provider-info ``connection-types`` entry that
+# orderflow.provider_info registers (see orderflow.hooks.connection_forms).
+CONNECTION_TYPE_INFO: dict[str, Any] = MIRAKL_CONNECTION_TYPE
 
 
 def _as_rate(value: Any, key: str) -> float | None:
@@ -171,7 +145,7 @@ class MiraklHook(BaseHook):
     conn_name_attr = "mirakl_conn_id"
     default_conn_name = "mirakl_default"
     conn_type = "mirakl"
-    hook_name = "Mirakl seller API (Best Buy Marketplace)"
+    hook_name = "Best Buy Marketplace (Mirakl)"
 
     def __init__(
         self,
@@ -199,12 +173,7 @@ class MiraklHook(BaseHook):
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Form behaviour in the legacy hook format (the declarative copy is ``CONNECTION_TYPE_INFO``)."""
-        behaviour = CONNECTION_TYPE_INFO["ui-field-behaviour"]
-        return {
-            "hidden_fields": list(behaviour["hidden-fields"]),
-            "relabeling": dict(behaviour["relabeling"]),
-            "placeholders": dict(behaviour["placeholders"]),
-        }
+        return legacy_field_behaviour(CONNECTION_TYPE_INFO)
 
     # -- session ------------------------------------------------------------------------------------
     def get_conn(self) -> requests.Session:
