@@ -36,6 +36,7 @@ from sandbox.core import (
     no_content,
 )
 from sandbox.generator import Generator
+from sandbox.mirakl_aftersale import AftersaleMixin
 from sandbox.openapi import OpenAPIValidationError, validate_mirakl
 
 ORDER_STATES = (
@@ -119,7 +120,7 @@ def _money(value: float) -> float:
     return round(value + 1e-9, 2)
 
 
-class MiraklService:
+class MiraklService(AftersaleMixin):
     """The Mirakl half of the sandbox (see module docstring)."""
 
     name = "mirakl"
@@ -141,6 +142,12 @@ class MiraklService:
         message_rate: float = 0.0,
         update_date_safety: float = 5.0,
         leadtime_to_ship: int = 2,
+        return_rate: float = 0.0,
+        incident_rate: float = 0.0,
+        return_delay: float = 3 * 86400.0,
+        incident_delay: float = 2 * 86400.0,
+        in_store_return_share: float = 0.2,
+        refund_delay: float = 0.0,
     ) -> None:
         self.api_key = api_key
         self.seed = seed
@@ -167,6 +174,9 @@ class MiraklService:
         self.live_messages_made = 0
         self._pending_debit: set[str] = set()
         self._ids = random.Random(f"ids:{seed}")  # thread/message UUIDs, deterministic for a seed
+        self._init_aftersale(return_rate=return_rate, incident_rate=incident_rate, return_delay=return_delay,
+                             incident_delay=incident_delay, in_store_return_share=in_store_return_share,
+                             refund_delay=refund_delay)
 
         self._routes: list[tuple[str, tuple[str, ...], str, Callable[..., Response], str | None]] = [
             ("GET", ("api", "orders"), "OR11", self.list_orders, None),
@@ -179,6 +189,7 @@ class MiraklService:
             ("GET", ("api", "inbox", "threads"), "M11", self.list_threads, "M11"),
             ("GET", ("api", "inbox", "threads", "*"), "M10", self.get_thread, "M10"),
             ("POST", ("api", "inbox", "threads", "*", "message"), "M12", self.reply_thread, "M12"),
+            *self.aftersale_routes(),
         ]
 
     # ------------------------------------------------------------------------------------------
@@ -187,6 +198,19 @@ class MiraklService:
 
     def now(self) -> float:
         return time.time() + self.clock_offset
+
+    # What the after-sale mixin (sandbox.mirakl_aftersale) borrows from this module.
+    def _fail(self, status: int, message: str, code: str | None = None) -> Exception:
+        return MiraklError(status, message, code)
+
+    def _json_payload(self, req: Request) -> Any:
+        return _json_body(req)
+
+    def _iso(self, ts: float, millis: bool = False) -> str:
+        return iso(ts, millis)
+
+    def _parse_iso(self, text: str) -> float:
+        return parse_iso(text)
 
     def route(self, req: Request) -> Route | None:
         segments = tuple(unquote(s) for s in req.path.strip("/").split("/"))
@@ -276,6 +300,7 @@ class MiraklService:
                         and record["created_ts"] + self.acceptance_timeout <= now):
                     # Auto-refusal at the acceptance deadline: acceptance_decision_date stays null.
                     self._set_state(record, "REFUSED", record["created_ts"] + self.acceptance_timeout)
+        self.settle_aftersale(now)
 
     def _live_generation(self, now: float) -> None:
         minutes = max(0.0, (now - self.started_at) / 60.0)
@@ -327,6 +352,8 @@ class MiraklService:
         order["can_shop_ship"] = state == "SHIPPING"
         order["can_cancel"] = state == "SHIPPING"
         for line in order["order_lines"]:
+            if line["order_line_state"] in ("CANCELED", "REFUSED") and state not in ("CANCELED", "REFUSED"):
+                continue  # a line canceled (OR30) or refused on its own keeps its end state
             line["order_line_state"] = state
             line["order_line_state_reason_code"], line["order_line_state_reason_label"] = reason or (None, None)
             line["last_updated_date"] = iso(at)
@@ -742,7 +769,7 @@ class MiraklService:
                 # (unconfirmed) the shop may cancel paid, unshipped orders only (can_cancel).
                 raise MiraklError(400, f"Order {order_id} cannot be canceled in state {order['order_state']}",
                                   "ORDER_INVALID_STATE")
-            self._set_state(record, "CANCELED", self.now(), ("SHOP_CANCELED", "Canceled by the shop"))
+            self.cancel_whole_order(record)
             return no_content()
 
     # ------------------------------------------------------------------------------------------
@@ -923,6 +950,7 @@ class MiraklService:
                 },
                 "clock_offset": self.clock_offset,
                 "settings": self.settings(),
+                **self.aftersale_inspect(),
             }
 
     def settings(self) -> dict[str, Any]:
@@ -935,6 +963,7 @@ class MiraklService:
             "order_rate": self.order_rate,
             "message_rate": self.message_rate,
             "update_date_safety": self.update_date_safety,
+            **self.aftersale_settings(),
         }
 
     def admin(self, req: Request, action: str) -> Response | None:
@@ -971,7 +1000,7 @@ class MiraklService:
                 self._pending_debit.discard(record["order"]["order_id"])
                 self._set_state(record, "CANCELED", self.now(), (reason, reason.replace("_", " ").capitalize()))
             return json_response(200, {"order_id": payload["order_id"], "state": "CANCELED"})
-        return None
+        return self.aftersale_admin(action, payload)
 
     def configure(self, **settings: Any) -> None:
         with self.lock:
@@ -1021,6 +1050,7 @@ class MiraklService:
                 "pending_debit": sorted(self._pending_debit),
                 "generator": self.generator.getstate(),
                 "ids": _random_state(self._ids),
+                **self.aftersale_snapshot(),
             }))
 
     def restore(self, data: dict) -> None:
@@ -1035,6 +1065,7 @@ class MiraklService:
             self._pending_debit = set(data["pending_debit"])
             self.generator.setstate(data["generator"])
             _set_random_state(self._ids, data["ids"])
+            self.aftersale_restore(data)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 import requests
 from airflow.sdk import BaseHook
 
+from orderflow.hooks import mirakl_aftersale as aftersale
 from orderflow.hooks._http import RateLimiter, RetryPolicy, build_session, parse_retry_after, retrying
 from orderflow.hooks.connection_forms import MIRAKL_CONNECTION_TYPE, legacy_field_behaviour
 from orderflow.hooks.mirakl_api import (
@@ -85,7 +86,13 @@ log = logging.getLogger(__name__)
 # SH21's "once per day" is not enforced: a limiter blocks, and blocking a day is never right; callers
 # (the connection test, a daily carrier sync) already call it rarely.
 DEFAULT_RATE_LIMITS: dict[str, float | None] = {"OR11_poll": 1.0, "OR11_lookup": 30.0}
-RATE_LIMIT_KEYS = frozenset({"OR11_poll", "OR11_lookup", "OR21", "OR23", "OR24", "SH21", "M10", "M11", "M12", "OR43"})
+RATE_LIMIT_KEYS = frozenset({
+    "OR11_poll", "OR11_lookup", "OR21", "OR23", "OR24", "SH21", "M10", "M11", "M12", "OR43",
+    "OR28", "OR29", "OR30", "OR64", "RE01", "RE02", "RT11", "RT25", "RT26", "RT27",
+})
+# RE01 answers change when Best Buy edits its reason lists (rarely): one read per hour and connection.
+REASONS_CACHE_SECONDS = 3600.0
+_REASONS_CACHE: dict[str, tuple[float, list[aftersale.Reason]]] = {}
 
 # (connect, read) seconds. Mirakl answers list calls in well under a few seconds; 30 s read covers a
 # slow 100-order page without letting a hung socket hold a worker slot for long.
@@ -558,6 +565,96 @@ class MiraklHook(BaseHook):
         """OR43: open a thread on an order (to the customer by default). Returns ``{"thread_id", "message_id"}``."""
         resp = self._call(build_create_order_thread(order_id, body, topic, to))
         return parse_message_created("OR43", resp.status_code, resp.text, request_id_from_headers(resp.headers))
+
+    # -- after the sale (issue 13): builders and parsers in orderflow.hooks.mirakl_aftersale ----------
+    def get_order(self, order_id: str) -> dict[str, Any] | None:
+        """OR11 look-up of one order (None when Mirakl does not know it)."""
+        orders = self.list_orders(order_ids=[order_id])
+        return orders[0] if orders else None
+
+    def refund_lines(self, refunds: Sequence[aftersale.LineMoney]) -> list[dict[str, Any]]:
+        """OR28. Moves money; never repeated after an ambiguous failure: read the order back first."""
+        resp = self._call(aftersale.build_refund_lines(refunds))
+        return aftersale.parse_money_created("OR28", resp.status_code, resp.text, request_id_from_headers(resp.headers))
+
+    def cancel_lines(self, cancelations: Sequence[aftersale.LineMoney]) -> list[dict[str, Any]]:
+        """OR30. Moves money; never repeated after an ambiguous failure: read the order back first."""
+        resp = self._call(aftersale.build_cancel_lines(cancelations))
+        return aftersale.parse_money_created("OR30", resp.status_code, resp.text, request_id_from_headers(resp.headers))
+
+    def cancel_order(self, order_id: str) -> None:
+        """OR29: cancel the whole order (no reason). Never repeated after an ambiguous failure."""
+        self._call(aftersale.build_cancel_order(order_id))
+
+    def resolve_incident(self, order_id: str, order_line_id: str, reason_code: str) -> None:
+        """OR64: the line's incident is resolved (an INCIDENT_CLOSE reason the shop may use)."""
+        self._call(aftersale.build_resolve_incident(order_id, order_line_id, reason_code))
+
+    def list_reasons(self, reason_type: str | None = None, *, fresh: bool = False) -> list[aftersale.Reason]:
+        """RE01, cached per connection for ``REASONS_CACHE_SECONDS``; filtered by type when given."""
+        self.get_conn()
+        key = f"{self.mirakl_conn_id}:{self.base_url}"
+        cached = _REASONS_CACHE.get(key)
+        if fresh or cached is None or time.monotonic() - cached[0] > REASONS_CACHE_SECONDS:
+            resp = self._call(aftersale.build_list_reasons())
+            rid = request_id_from_headers(resp.headers)
+            reasons = aftersale.parse_reasons("RE01", resp.status_code, resp.text, rid)
+            cached = _REASONS_CACHE[key] = (time.monotonic(), reasons)
+        return [r for r in cached[1] if reason_type is None or r.type == reason_type]
+
+    def list_reasons_by_type(self, reason_type: str) -> list[aftersale.Reason]:
+        """RE02 (deprecated by Mirakl; RE01 through :meth:`list_reasons` is preferred)."""
+        resp = self._call(aftersale.build_list_reasons_by_type(reason_type))
+        return aftersale.parse_reasons("RE02", resp.status_code, resp.text, request_id_from_headers(resp.headers))
+
+    def iter_returns(
+        self,
+        updated_since: datetime | None = None,
+        *,
+        states: Sequence[str] | None = None,
+        return_ids: Sequence[str] | None = None,
+        order_commercial_ids: Sequence[str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """RT11: every matching return across pages (seek pagination). Mirakl: at most every 5 minutes
+        for a sweep; the returns task group keeps that pace, not this method."""
+        token: str | None = None
+        seen: set[str] = set()
+        for _ in range(MAX_THREAD_PAGES):
+            req = aftersale.build_list_returns(updated_since=updated_since, states=states, return_ids=return_ids,
+                                               order_commercial_ids=order_commercial_ids, page_token=token)
+            resp = self._call(req)
+            page = aftersale.parse_returns_page(resp.status_code, resp.text, request_id_from_headers(resp.headers))
+            yield from page.returns
+            token = page.next_page_token
+            if not token:
+                return
+            if token in seen:
+                raise MiraklResponseError("RT11 returned a page token twice (pagination loop)", operation="RT11",
+                                          status=200)
+            seen.add(token)
+        raise MiraklResponseError(f"RT11 returned more than {MAX_THREAD_PAGES} pages", operation="RT11", status=200)
+
+    def list_returns(self, updated_since: datetime | None = None, **filters: Any) -> list[dict[str, Any]]:
+        return list(self.iter_returns(updated_since, **filters))
+
+    def _returns_update(self, req: MiraklRequest) -> aftersale.ReturnsUpdate:
+        resp = self._call(req)
+        return aftersale.parse_returns_update(req.operation, resp.status_code, resp.text,
+                                              request_id_from_headers(resp.headers))
+
+    def receive_returns(self, return_ids: Sequence[str]) -> aftersale.ReturnsUpdate:
+        """RT25: returns received. Per-return refusals come back in ``errors`` (HTTP 200)."""
+        return self._returns_update(aftersale.build_receive_returns(return_ids))
+
+    def set_return_compliance(
+        self, judgements: Mapping[str, Sequence[aftersale.LineCompliance]]
+    ) -> aftersale.ReturnsUpdate:
+        """RT26: each returned line compliant or not (with a reason and a note)."""
+        return self._returns_update(aftersale.build_return_compliance(judgements))
+
+    def close_returns(self, return_ids: Sequence[str]) -> aftersale.ReturnsUpdate:
+        """RT27: returns closed."""
+        return self._returns_update(aftersale.build_close_returns(return_ids))
 
     # -- connection test ----------------------------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:
