@@ -112,7 +112,8 @@ def test_host_without_scheme_uses_schema_and_port(monkeypatch, scripted_server):
 
 def test_test_connection(hook, scripted_server):
     scripted_server.reply(Reply(200, fx.carriers()))
-    assert hook.test_connection() == (True, "Connection to Mirakl OK (2 carriers)")
+    ok, message = hook.test_connection()
+    assert ok and message.endswith("the shop API key works (2 carriers)")
     scripted_server.reply(Reply(401, {"message": "Unauthorized", "status": 401}))
     ok, message = hook.test_connection()
     assert not ok and "HTTP 401" in message and fx.API_KEY not in message

@@ -61,7 +61,12 @@ from orderflow.hooks.canadapost_model import (
     TransmitResult,
 )
 from orderflow.hooks.canadapost_xml import ShipperSettings, XmlDecodeError
-from orderflow.hooks.connection_forms import CANADAPOST_CONNECTION_TYPE, legacy_field_behaviour
+from orderflow.hooks.connection_forms import (
+    CANADAPOST_CONNECTION_TYPE,
+    form_extra,
+    json_object,
+    legacy_field_behaviour,
+)
 
 __all__ = [
     "Address",
@@ -538,8 +543,12 @@ class CanadaPostHook(BaseHook):
             raise
 
     def test_connection(self) -> tuple[bool, str]:
-        """Authenticate and list shipments for a made-up request id (proves key pair, customer number
-        and mobo; buys nothing)."""
+        """Airflow's "Test" button: authenticate (portal: a token request) and look up shipments for a
+        made-up request id (proves credentials, customer number and mobo; buys nothing). One attempt, and
+        a message that says what to fix (orderflow.hooks.connection_test)."""
+        from orderflow.hooks.connection_test import CANADAPOST, QUICK_RETRY, canadapost_success, explain_failure
+
+        policy, self.retry_policy = self.retry_policy, QUICK_RETRY
         try:
             wire = self._wire()
             if wire.contract:
@@ -547,9 +556,12 @@ class CanadaPostHook(BaseHook):
             else:
                 now = self._now()
                 self._get(wire.list_nc_window(now - timedelta(minutes=5), now), wire.parse_list)
-        except (CanadaPostError, ValueError, KeyError) as exc:
-            return False, f"{type(exc).__name__}: {exc}"
-        return True, f"Connection to Canada Post ({self.config.api}) works"
+        except Exception as exc:  # the UI shows the message; a connection test never raises
+            base_url = self._config.base_url if self._config else None
+            return False, explain_failure(CANADAPOST, base_url, exc)
+        finally:
+            self.retry_policy = policy
+        return True, canadapost_success(self.config)
 
     # ----------------------------------------------------------------------------------------
     # recovery
@@ -895,7 +907,7 @@ class _Config:
 
     @classmethod
     def from_connection(cls, conn: Any, rate_limits: dict[str, float | None] | None) -> _Config:
-        extra: dict[str, Any] = dict(conn.extra_dejson or {})
+        extra: dict[str, Any] = form_extra(conn.extra_dejson, "canadapost")
         host = (conn.host or "").strip()
         if not host:
             raise ValueError("Canada Post connection needs a host (base URL)")
@@ -973,9 +985,8 @@ class _Config:
             method_of_payment=opt("method_of_payment", "Account") or "Account",
         )
         limits: dict[str, float | None] = dict(DEFAULT_RATE_LIMITS)
-        extra_limits = extra.get("rate_limits") or {}
-        if isinstance(extra_limits, dict):
-            limits.update({_limit_key(k): (float(v) if v else None) for k, v in extra_limits.items()})
+        extra_limits = json_object(extra.get("rate_limits"), "rate_limits")
+        limits.update({_limit_key(k): (float(v) if v else None) for k, v in extra_limits.items()})
         if rate_limits:
             limits.update({_limit_key(k): v for k, v in rate_limits.items()})
         portal_auth = str(extra.get("portal_auth") or "both").lower()

@@ -186,3 +186,33 @@ def legacy_field_behaviour(connection_type: dict[str, Any]) -> dict[str, Any]:
         "relabeling": dict(behaviour["relabeling"]),
         "placeholders": dict(behaviour["placeholders"]),
     }
+
+
+def form_extra(extra: Any, connection_type: str) -> dict[str, Any]:
+    """A connection's extras as the hooks read them: today's plain keys, plus the ``extra__<type>__<field>``
+    keys that Airflow 2's connection forms saved (a plain key that is set wins)."""
+    result = dict(extra or {})
+    prefix = f"extra__{connection_type}__"
+    for key in [k for k in result if k.startswith(prefix)]:
+        value = result.pop(key)
+        name = key[len(prefix):]
+        if result.get(name) in (None, ""):
+            result[name] = value
+    return result
+
+
+def json_object(value: Any, name: str) -> dict[str, Any]:
+    """An object-valued extra: the object itself (JSON extras, the form's object field), the JSON text a
+    person typed into a text box, or nothing (``None``/empty = ``{}``)."""
+    import json
+
+    if value in (None, ""):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, dict):
+        raise ValueError(f"extra {name} must be a JSON object, e.g. {{\"A\": 646}}")
+    return value

@@ -18,7 +18,7 @@ from airflow.sdk import BaseHook
 
 from orderflow.hooks import mirakl_aftersale as aftersale
 from orderflow.hooks._http import RateLimiter, RetryPolicy, build_session, parse_retry_after, retrying
-from orderflow.hooks.connection_forms import MIRAKL_CONNECTION_TYPE, legacy_field_behaviour
+from orderflow.hooks.connection_forms import MIRAKL_CONNECTION_TYPE, form_extra, legacy_field_behaviour
 from orderflow.hooks.mirakl_api import (
     ORDER_IDS_PER_REQUEST,
     ORDERS_PAGE_SIZE,
@@ -208,7 +208,7 @@ class MiraklHook(BaseHook):
             if ":" not in hostname:
                 host = f"{scheme}://{hostname}:{conn.port}{slash}{path}"
         self.base_url = host
-        extra = conn.extra_dejson or {}
+        extra = form_extra(conn.extra_dejson, "mirakl")
 
         shop_id = extra.get("shop_id")
         if shop_id not in (None, ""):
@@ -658,14 +658,20 @@ class MiraklHook(BaseHook):
 
     # -- connection test ----------------------------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:
-        """Airflow's "Test" button: SH21 (cheap, read-only, needs a valid key)."""
+        """Airflow's "Test" button: SH21, the shop's carriers (cheap, read-only, needs a valid key). One
+        attempt, and a message that says what to fix (orderflow.hooks.connection_test)."""
+        from orderflow.hooks.connection_test import MIRAKL, QUICK_RETRY, explain_failure
+
+        policy, self.retry_policy = self.retry_policy, QUICK_RETRY
         try:
             carriers = self.list_carriers()
-        except MiraklError as exc:
-            return False, str(exc)
-        except Exception as exc:  # the UI shows the message; never raise from a connection test
-            return False, f"{type(exc).__name__}: {exc}"
-        return True, f"Connection to Mirakl OK ({len(carriers)} carriers)"
+        except Exception as exc:  # the UI shows the message; a connection test never raises
+            return False, explain_failure(MIRAKL, self.base_url, exc)
+        finally:
+            self.retry_policy = policy
+        shop = f", shop {self.shop_id}" if self.shop_id is not None else ""
+        return True, (f"Connected to Best Buy Marketplace (Mirakl) at {self.base_url}: the shop API key works "
+                      f"({len(carriers)} carriers{shop})")
 
 
 def _failed_before_sending(exc: requests.ConnectionError) -> bool:
