@@ -160,6 +160,25 @@ MIRAKL_ACCEPTED = MIRAKL_WAITING_DEBIT | MIRAKL_SHIPPING | MIRAKL_SHIPPED
 MIRAKL_BEFORE_LABEL = MIRAKL_WAITING_ACCEPTANCE | MIRAKL_WAITING_DEBIT
 
 
+class MiraklReturnState(StrEnum):
+    """States of a Best Buy return (RT11 ``state``)."""
+
+    WAITING_ACCEPTANCE = "WAITING_ACCEPTANCE"
+    IN_PROGRESS = "IN_PROGRESS"  # accepted and labelled by Best Buy, on its way back to us
+    REFUSED = "REFUSED"
+    RECEIVED = "RECEIVED"  # RT25 (or received in store by Best Buy)
+    NO_RECEPTION = "NO_RECEPTION"
+    CLOSED = "CLOSED"  # RT27
+    CANCELED = "CANCELED"
+
+
+#: A return the seller may still receive (RT25).
+MIRAKL_RETURN_ON_ITS_WAY = frozenset({MiraklReturnState.IN_PROGRESS})
+#: A return over: nothing for the Receiver to do.
+MIRAKL_RETURN_OVER = frozenset({MiraklReturnState.REFUSED, MiraklReturnState.NO_RECEPTION,
+                                MiraklReturnState.CLOSED, MiraklReturnState.CANCELED})
+
+
 def first_status(mirakl_state: str | None) -> tuple[OrderStatus, str]:
     """The first status of an order ingest has never seen, with the reason for the history.
 

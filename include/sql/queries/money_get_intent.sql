@@ -1,0 +1,1 @@
+SELECT *, false AS inserted FROM money_intents WHERE intent_id = %(intent_id)s
