@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar, overload
 from urllib.parse import urljoin, urlsplit
@@ -885,8 +885,9 @@ def _ref(shipment: str | ShipmentInfo) -> str:
 class _Config:
     api: str
     base_url: str
-    login: str
-    password: str
+    # Out of repr: a config reaches tracebacks and logs, which the secrets masker may not cover.
+    login: str = field(repr=False)
+    password: str = field(repr=False)
     shipper: ShipperSettings
     group_strategy: str
     refund_email: str | None
