@@ -239,10 +239,11 @@ def test_error_message_and_status_body():
     err = api.error_from_response(
         "OR21", 400, '{"message": "Order is not in the expected state", "status": 400}', {"X-Request-Id": "rq-42"}
     )
-    assert err.message == "Order is not in the expected state"
+    assert err.server_message == "Order is not in the expected state"
     assert err.request_id == "rq-42"
     assert err.codes == ()
-    assert str(err) == "Mirakl OR21 HTTP 400: Order is not in the expected state (request id rq-42)"
+    # The server's words are kept on the exception, not in str() (issue 16 item 3).
+    assert str(err) == "Mirakl OR21 HTTP 400: Bad Request (request id rq-42)"
 
 
 @pytest.mark.parametrize(
@@ -278,5 +279,32 @@ def test_several_codes_and_no_made_up_codes():
 def test_non_json_error_body_is_kept_short():
     err = api.error_from_response("OR11", 502, "<html>" + "x" * 5000 + "</html>")
     assert isinstance(err, api.MiraklServerError)
-    assert len(err.message) < 300 and "unexpected HTTP status 502" in err.message
+    assert err.message == "Bad Gateway (not a JSON error answer)" and "x" not in str(err)
+    assert len(err.server_message) == 200
     assert err.body.startswith("<html>")
+
+
+# -- issue 16 item 3: no server free text (customer text) in str() ---------------------------------------
+CUSTOMER_TEXT = "Hello Jordan Tremblay, 123 Secret Street, your parcel"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps({"message": f"Invalid message body: {CUSTOMER_TEXT}", "status": 400}),
+        json.dumps({"errors": [{"code": "VALIDATION_ERROR", "message": f"body '{CUSTOMER_TEXT}' refused"}]}),
+        json.dumps([{"error_code": "VALIDATION_ERROR", "description": CUSTOMER_TEXT}]),
+        f"<html><body><h1>502 Bad Gateway</h1><p>{CUSTOMER_TEXT}</p></body></html>",
+    ],
+)
+@pytest.mark.parametrize("status", [400, 502])
+def test_str_of_an_error_carries_status_codes_and_request_id_never_the_server_text(text, status):
+    err = api.error_from_response("M12", status, text, {"X-Request-Id": "rq-77"})
+    for rendered in (str(err), repr(err), err.args[0] if err.args else ""):
+        assert "Jordan" not in rendered and "Secret Street" not in rendered
+    assert f"HTTP {status}" in str(err) and "M12" in str(err) and "rq-77" in str(err)
+    if text.startswith("{") or text.startswith("["):
+        assert "VALIDATION_ERROR" in str(err) or "Invalid message body" not in str(err)
+    # The server's words stay available to a person debugging in a shell.
+    assert CUSTOMER_TEXT in err.body
+    assert CUSTOMER_TEXT in (err.server_message or "")

@@ -34,6 +34,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
@@ -86,7 +87,14 @@ REQUEST_ID_HEADERS = ("X-Mirakl-Request-Id", "X-Request-Id", "X-Correlation-Id",
 # Exceptions
 # ------------------------------------------------------------------------------------------------
 class MiraklError(Exception):
-    """Any failure of a Mirakl call. ``str()`` carries ids and codes only, never the API key or PII."""
+    """Any failure of a Mirakl call. ``str()`` carries ids and codes only, never the API key or PII.
+
+    ``message`` is orderflow's own summary (ids, statuses, what went wrong on our side): it is part of
+    ``str()``. Whatever the server wrote (``server_message``, the free text of its error answer, and
+    ``body``, the raw answer) may echo a customer's message, name or address, so it is kept on the
+    exception for a person debugging in a shell and never rendered by ``str()``/``repr()``: those reach
+    retry logs, XCom ``reason`` fields and staff pages (issue 16 item 3, as ``CanadaPostError``).
+    """
 
     def __init__(
         self,
@@ -98,8 +106,11 @@ class MiraklError(Exception):
         request_id: str | None = None,
         body: str | None = None,
         retry_after: float | None = None,
+        server_message: str | None = None,
     ) -> None:
         self.message = message
+        # The server's free text (its error answer's "message"...): never part of str().
+        self.server_message = server_message
         self.operation = operation
         self.status = status
         self.codes: tuple[str, ...] = tuple(codes)
@@ -316,20 +327,25 @@ def error_from_response(
             payload = json.loads(text)
         except ValueError:
             payload = text.strip()
-    reason = f"unexpected HTTP status {status}"
-    message = _extract_message(payload, reason) if payload is not None else reason
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = f"unexpected HTTP status {status}"
+    server_message = _extract_message(payload, "") if payload is not None else ""
     if isinstance(payload, str):
-        # A non-JSON error page (proxy HTML): keep a short prefix only.
-        message = f"{reason}: {payload[:200]}"
+        # A non-JSON error page (proxy HTML): keep a short prefix only, and say so in our summary.
+        server_message = payload[:200]
+        reason = f"{reason} (not a JSON error answer)"
     cls = error_class_for_status(status)
     err = cls(
-        message[:1000],
+        reason,
         operation=operation,
         status=status,
         codes=_extract_codes(payload),
         request_id=request_id_from_headers(headers),
         body=text[:10_000] if text else text,
         retry_after=retry_after,
+        server_message=server_message[:1000] or None,
     )
     if status in (401, 403):
         err.connection_hint = (
