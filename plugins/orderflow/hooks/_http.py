@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import ClassVar
+from urllib.parse import SplitResult, urlsplit
 
 import requests
 import tenacity
@@ -157,6 +158,26 @@ def parse_retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def same_origin(url: str, base: str) -> bool:
+    """``url`` has ``base``'s scheme, host and port (default ports filled in) and no user info.
+
+    A request carrying credentials goes only where the Connection points: a link in an answer is
+    data, and data must not choose where the API key is sent."""
+    try:
+        link, own = urlsplit(url), urlsplit(base)
+
+        def origin(parts: SplitResult) -> tuple[str, str, int | None]:
+            scheme = parts.scheme.lower()
+            return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+
+        return link.username is None and link.password is None and origin(link) == origin(own)
+    except ValueError:  # an unparsable port
+        return False
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)

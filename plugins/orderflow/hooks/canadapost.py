@@ -30,11 +30,12 @@ from orderflow.hooks import canadapost_json as cpjson
 from orderflow.hooks import canadapost_manifest as cpmanifest
 from orderflow.hooks import canadapost_nc_lookup as nclookup
 from orderflow.hooks import canadapost_xml as cpxml
-from orderflow.hooks._http import RateLimiter, RetryPolicy, build_session, parse_retry_after, retrying
+from orderflow.hooks._http import RateLimiter, RetryPolicy, build_session, parse_retry_after, retrying, same_origin
 from orderflow.hooks.canadapost_errors import (
     CanadaPostAuthError,
     CanadaPostError,
     CanadaPostFieldMappingError,
+    CanadaPostForeignLinkError,
     CanadaPostNotFoundError,
     CanadaPostPermanentError,
     CanadaPostRetryableError,
@@ -697,6 +698,8 @@ class CanadaPostHook(BaseHook):
 
     def _http(self, call: _Call) -> _Answer:
         config = self._load_config()
+        if not same_origin(call.url, config.base_url):
+            raise CanadaPostForeignLinkError.of(call.op, call.url, config.base_url, call.ref)
         session = self.get_conn()
         if call.op in _CREATE_OPS:
             # Per-operation budget first, so a create waiting for its slot holds no group A slot.

@@ -8,6 +8,7 @@
     │   └── ShipmentOutcomeUnknown          a create-shipment whose outcome recovery could not settle
     └── CanadaPostPermanentError            (also AirflowFailException: no retry can fix it)
         ├── CanadaPostAuthError             401 / 403, AAxxx codes
+        ├── CanadaPostForeignLinkError      an answer linked outside the Connection's host: not followed
         ├── CanadaPostNotFoundError         404
         │   └── VoidNotFound                void answered 404: NOT voided (unknown or already voided)
         ├── RefundRequired                  void refused with 8064 (already transmitted): request a refund
@@ -20,6 +21,8 @@ echo input, so they are not put in ``str(exc)`` beyond the codes.
 """
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -93,6 +96,20 @@ class ShipmentOutcomeUnknown(CanadaPostRetryableError):
 class CanadaPostPermanentError(CanadaPostError, AirflowFailException):
     """No retry can fix it (validation, auth, refused address). ``messages`` carry the carrier's codes and
     descriptions for the ``*_failed`` history row."""
+
+
+class CanadaPostForeignLinkError(CanadaPostPermanentError):
+    """An answer linked outside the connection's own scheme and host: not followed, so the API
+    credentials (Basic key pair or Bearer token) never leave for another server."""
+
+    @classmethod
+    def of(cls, op: str, url: str, base_url: str, ref: str | None) -> CanadaPostForeignLinkError:
+        where = urlsplit(url)
+        err = cls(f"{op}: Canada Post linked to {where.scheme}://{where.hostname}, not the Connection's host; "
+                  "not followed (credentials go only to the Base URL)", request_id=ref)
+        err.connection_hint = (f"Canada Post answered a link outside {base_url}: check that the Connection's "
+                               "host (Base URL) is the one Canada Post's answers name")
+        return err
 
 
 class CanadaPostAuthError(CanadaPostPermanentError):
