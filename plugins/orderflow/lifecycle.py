@@ -232,6 +232,34 @@ SETTLED = frozenset({SH.FAILED, SH.VOIDED, SH.REFUND_REQUESTED})
 PRINTABLE = frozenset({SH.LABEL_STORED})
 
 
+# -- Canada Post groups and manifests (end of day) -------------------------------------------------
+class GroupStatus(StrEnum):
+    OPEN = "open"  # takes the labels of its mailing day
+    CLOSED = "closed"  # the close of day began: no new label joins; creates in flight finish
+    TRANSMITTING = "transmitting"  # the transmit intent: committed before the call; a doubt stays here
+    TRANSMITTED = "transmitted"  # in a manifest (answered, or read back by date): never sent again
+    EMPTY = "empty"  # nothing live was left in it when it closed: nothing sent
+
+
+GS = GroupStatus
+
+#: A label of these groups can still be voided (Canada Post has not been told about it).
+GROUP_VOIDABLE = frozenset({GS.OPEN, GS.CLOSED})
+#: A transmit may be on its way or done: a void must wait until the group is settled.
+GROUP_IN_DOUBT = frozenset({GS.TRANSMITTING})
+#: Manifested: a label of the group can only be refunded.
+GROUP_MANIFESTED = frozenset({GS.TRANSMITTED})
+#: The close of day still has work with these (the "untransmitted past the cut-off" alert watches them).
+GROUP_UNSETTLED = frozenset({GS.OPEN, GS.CLOSED, GS.TRANSMITTING})
+GROUP_SETTLED = frozenset({GS.TRANSMITTED, GS.EMPTY})
+
+
+class ManifestStatus(StrEnum):
+    LISTED = "listed"  # known at Canada Post, PDF not stored yet
+    STORED = "stored"  # PDF downloaded, validated and stored with its sha256
+    INVALID = "invalid"  # the PDF failed validation twice: a person looks
+
+
 # -- the status machine's checks ------------------------------------------------------------------
 class TransitionRefused(ValueError):
     """A status change the machine does not allow; nothing was written."""

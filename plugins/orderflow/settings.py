@@ -82,6 +82,15 @@ class Settings:
     service_code_usa: str = "USA.EP"
     service_code_international: str = "INT.XP"
     default_parcel_weight_kg: float = 1.0   # per unit of a SKU missing from `products`
+    # end of day (contract shipping with daily groups): the cut-off closes the mailing day
+    eod_cutoff: time = time(16, 0)          # seller's local time; a label bought later joins the next day
+    eod_timezone: str = "America/Toronto"
+    mailing_days: list = field(default_factory=lambda: [0, 1, 2, 3, 4])   # Monday = 0
+    eod_manifest_wait_seconds: float = 60.0  # how long the close waits for Canada Post's manifests
+    eod_in_flight_wait_seconds: float = 120.0  # how long a closed group waits for creates in flight
+    # A read-back that finds no manifest proves nothing this soon after a doubtful transmit (Canada
+    # Post may still be making it): a new transmit only once this long has passed since the attempt.
+    eod_transmit_recheck_seconds: float = 120.0
     # tracking / packing
     pack_verify_gate: bool = False          # off as in the seed: label_created orders ship directly
     carrier_code: str = "CPCL"              # Canada Post on Best Buy CA (SH21)

@@ -10,13 +10,16 @@ from orderflow.lifecycle import TransitionRefused
 from orderflow.store.base import Row, StoreBase, dsn_from_airflow, jsonb
 from orderflow.store.carrier_lookups import CarrierLookupsMixin
 from orderflow.store.inbox import InboxMixin
+from orderflow.store.manifests import ManifestsMixin
 from orderflow.store.messaging import MessagingMixin
 from orderflow.store.money import MoneyIntentsMixin, OpenIntentExists
 from orderflow.store.orders import OrdersMixin, StaleStatus, Transition, UpsertedOrder
 from orderflow.store.packing import PackingMixin
 
 
-class OrderStore(OrdersMixin, MessagingMixin, InboxMixin, PackingMixin, CarrierLookupsMixin, MoneyIntentsMixin):
+class OrderStore(
+    OrdersMixin, MessagingMixin, InboxMixin, PackingMixin, CarrierLookupsMixin, MoneyIntentsMixin, ManifestsMixin
+):
     """All SQL access of orderflow. Build with OrderStore(dsn) or OrderStore.from_conn_id()."""
 
 
