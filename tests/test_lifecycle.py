@@ -48,6 +48,18 @@ def test_shipment_sets_cover_the_table_check(db_conn):
     assert lc.VOIDABLE <= lc.MAY_HOLD_MONEY
 
 
+@pytest.mark.parametrize(("constraint", "enum"), [("shipping_groups_status_check", lc.GroupStatus),
+                                                  ("manifests_status_check", lc.ManifestStatus)])
+def test_group_and_manifest_statuses_equal_the_table_checks(db_conn, constraint, enum):
+    with db_conn.cursor() as cur:
+        cur.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = %s", (constraint,))
+        (definition,) = cur.fetchone()
+    assert set(re.findall(r"'([a-z_]+)'", definition)) == {str(s) for s in enum}
+    assert lc.GROUP_UNSETTLED | lc.GROUP_SETTLED == set(lc.GroupStatus)
+    assert not lc.GROUP_UNSETTLED & lc.GROUP_SETTLED
+    assert lc.GROUP_VOIDABLE | lc.GROUP_IN_DOUBT | lc.GROUP_MANIFESTED <= set(lc.GroupStatus)
+
+
 @pytest.mark.parametrize("title", ["Orders needing a person", "Orders needing a person now",
                                    "Failures by step and reason"])
 def test_person_panels_list_the_failed_states(title):

@@ -128,3 +128,21 @@ def test_schedule_comes_from_settings(no_network, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("ORDERFLOW_SCHEDULE", "*/5 * * * *")
     bag = DagBag(dag_folder=str(DAGS))
     assert bag.dags["orderflow_core"].schedule == "*/5 * * * *"
+
+
+def test_end_of_day_dag_shape_and_schedule_from_the_cutoff(no_network, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDERFLOW_EOD_CUTOFF", "17:30")
+    monkeypatch.setenv("ORDERFLOW_EOD_TIMEZONE", "America/Vancouver")
+    monkeypatch.setenv("ORDERFLOW_MAILING_DAYS", "[0, 1, 2, 3, 4, 5]")
+    bag = DagBag(dag_folder=str(DAGS))
+    assert bag.import_errors == {}
+    dag = bag.dags["orderflow_end_of_day"]
+    assert dag.tags and {"orderflow", "canadapost"} <= set(dag.tags)
+    assert dag.doc_md and "exactly once" in dag.doc_md and "17:30 America/Vancouver" in dag.doc_md
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert dag.timetable.summary == "30 17 * * 1,2,3,4,5,6"
+    assert str(dag.timetable._timezone.name) == "America/Vancouver"
+    (task,) = dag.tasks
+    assert task.task_id == "close_day" and type(task).__name__ == "CloseDayOperator"
+    assert task.retries >= 2 and task.retry_exponential_backoff
+    assert task.execution_timeout is not None and task.execution_timeout <= timedelta(hours=2)

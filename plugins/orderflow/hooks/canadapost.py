@@ -203,10 +203,12 @@ class CanadaPostHook(BaseHook):
       - ``output_format``: label size ``4x6`` (default) or ``8.5x11`` (contract only);
         ``encoding``: ``PDF`` (default) or ``ZPL``.
       - ``method_of_payment``: ``Account`` (default), ``CreditCard`` or ``SupplierAccount``.
-      - ``group_id``: contract group strategy. ``""``/``"none"`` (default) sends
-        ``<transmit-shipment>`` (no manifest to forget; such shipments cannot be voided, only refunded);
-        ``"daily"`` uses today's date (Eastern, ``YYYYMMDD``) as group id; any other value is used as the
-        group id literally. Grouped shipments must be transmitted (:meth:`transmit`) the same day.
+      - ``group_id``: contract group strategy. ``"daily"`` (default) puts each label in the group of
+        its mailing day: the shipping step names the group (``orderflow.mailing_day``: the cut-off;
+        the day's next group once a transmit began) and the close of day (``orderflow_end_of_day``)
+        transmits it; a request without a group gets today's date (Eastern, ``YYYYMMDD``). ``"none"``
+        sends ``<transmit-shipment>`` (no manifest; such shipments cannot be voided, only refunded); any
+        other value is used as the group id literally (transmitting it is then the seller's job).
       - ``refund_email``: the address Canada Post's refund tickets go to (default for
         :meth:`request_refund`).
       - ``rate_limits``: per-minute limits per throttle group, e.g. ``{"A": 646, "B": 468, "C": 730,
@@ -1002,7 +1004,7 @@ class _Config:
             login=conn.login or "",
             password=conn.password or "",
             shipper=shipper,
-            group_strategy=str(extra.get("group_id") or "none").strip(),
+            group_strategy=str(extra.get("group_id") or "daily").strip(),
             refund_email=opt("refund_email"),
             rate_limits=limits,
             language=opt("language", "en-CA") or "en-CA",

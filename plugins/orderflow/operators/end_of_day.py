@@ -53,6 +53,21 @@ MT_PDF = "application/pdf"
 READ_BACK_MAX_DAYS = 7
 
 
+def daily_group_request(store: Any, settings: Any, config: Any, request: Any, crid: str) -> Any:
+    """The shipping step's request, in the group of its mailing day when the connection uses daily
+    groups (contract shipping, ``group_id`` "daily"); called right before each create POST, under the
+    package's advisory lock, so a label bought while its day's group is being transmitted joins the
+    next group."""
+    from dataclasses import replace
+
+    from orderflow.mailing_day import CutOff, mailing_date
+
+    if not config.shipper.contract or config.group_strategy != "daily" or request.group_id:
+        return request
+    day = mailing_date(datetime.now(UTC), CutOff.from_settings(settings))
+    return replace(request, group_id=store.assign_shipping_group(crid, day))
+
+
 class GroupRefused(Exception):
     def __init__(self, reason: str, **detail: Any) -> None:
         super().__init__(reason)
@@ -237,7 +252,7 @@ class DayCloser:
         if gid is None:
             self.log.info("manifest %s (PO %s) is not one of ours", info.manifest_id, info.po_number)
             return None
-        row, attached = self.store.record_manifest(
+        _row, attached = self.store.record_manifest(
             manifest_id=info.manifest_id, group_id=gid, po_number=info.po_number, links=info.links,
             manifest_date=details.manifest_date, customer_ref=details.customer_ref, total_due=details.total_due,
             shipment_ids=ids, found_by=found_by,

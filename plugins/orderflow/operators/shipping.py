@@ -49,6 +49,7 @@ from orderflow.operators.base import (
     connection_failure,
     error_detail,
 )
+from orderflow.operators.end_of_day import daily_group_request
 
 (INPUT,) = lifecycle.SHIPPING_INPUT
 WAITING_STATES = lifecycle.MIRAKL_BEFORE_LABEL
@@ -293,6 +294,7 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
                                        [f.shipment_id for f in found])
             if info is None:
                 # Just inserted, or just proven absent: no second look-up before this POST.
+                request = daily_group_request(self.store, self.settings, cp.config, request, crid)
                 posting = True
                 info = cp.create_shipment(request, look_up_first=False)
                 self.result.count_call("CP_create")

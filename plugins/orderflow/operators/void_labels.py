@@ -173,6 +173,17 @@ class VoidCanceledLabelsOperator(OrderStepOperator):
 
         crid = row["customer_request_id"]
         target = self._target(row)
+        # Voids follow the manifest (end of day): a label Canada Post manifested is only refunded; while
+        # its group's transmit is in doubt, neither is sent (the close of day settles it first).
+        group = self.store.group_of_shipment(row["id"])
+        if group is not None and group["status"] in lifecycle.GROUP_IN_DOUBT:
+            self.result.record_waiting(crid, f"group {group['group_id']} is being transmitted: settled after it")
+            return
+        if row.get("manifest_row_id") is not None:
+            self._request_refund(row, target, RefundRequired(
+                f"in a manifest (group {group['group_id'] if group else row.get('group_id')} transmitted): "
+                "Canada Post only refunds it", request_id=row["shipment_id"]))
+            return
         try:
             self.canadapost.void_shipment(target)
         except VoidNotFound as exc:

@@ -33,6 +33,10 @@ class ManifestsMixin(StoreBase):
                 self.run(cur, "eod_open_group", {"mailing_date": mailing_date})
                 row = cur.fetchone()
                 if row is None:
+                    self.run(cur, "eod_lock_mailing_date", {"mailing_date": mailing_date})
+                    self.run(cur, "eod_open_group", {"mailing_date": mailing_date})  # opened meanwhile?
+                    row = cur.fetchone()
+                if row is None:
                     self.run(cur, "eod_new_group", {"mailing_date": mailing_date})
                     row = cur.fetchone()
                     if row is None:
