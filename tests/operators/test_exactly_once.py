@@ -225,9 +225,9 @@ def test_labels_a_killed_worker_bought_are_voided_when_best_buy_cancels(env: Env
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
     bought = {crid for crid, active in env.active_shipments().items() if active}
     assert bought, "the killed worker never reached Canada Post"
-    # One more order whose intent never reached Canada Post (killed before the POST).
-    (never,) = [i for i in ids if f"{i}-1" not in bought] or [None]
-    if never is None:
+    # At least one order whose intent never reached Canada Post (killed before its POST; how many of
+    # the three got theirs out before the first answer killed the worker is up to the scheduler).
+    if not [i for i in ids if f"{i}-1" not in bought]:
         never = ready_to_ship(env, 1)[0]
         env.store.create_shipment_intent(order_id=never, package_no=1, customer_request_id=f"{never}-1")
         ids.append(never)
