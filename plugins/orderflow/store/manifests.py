@@ -1,4 +1,4 @@
-"""Canada Post end of day: daily groups, transmits and manifests (migration 012).
+"""Canada Post end of day: daily groups, transmits and manifests (migration 013).
 
 The group protocol (see orderflow.operators.end_of_day):
 

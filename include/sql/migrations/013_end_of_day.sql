@@ -1,4 +1,4 @@
--- 012: Canada Post end of day: daily groups, transmits and manifests (issue 14).
+-- 013: Canada Post end of day: daily groups, transmits and manifests (issue 14).
 --
 -- Contract labels go into the group of their mailing day (orderflow.mailing_day: the cut-off in the
 -- seller's time zone). A group is `open` (takes labels) until the close of day `closed` it (no new
