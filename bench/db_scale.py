@@ -518,14 +518,15 @@ def probes(conn: Any) -> list[Probe]:
         status("orders_in_status: shipped (96% of orders)", "shipped"),
         Probe("claim_orders: pending_acceptance x100", _named("claim_orders"),
               {"statuses": ["pending_acceptance"], "step": "acceptance", "owner": "bench", "limit": 100, "ttl": 1800,
-               "require_packed": False, "packed_statuses": ["packed"]},
+               "require_packed": False, "packed_statuses": ["packed"], "shard": 0, "shards": 1},
               "status", STATUS_TARGET_MS, write=True, source="claim_orders.sql"),
         Probe("claim_orders: accepted x100", _named("claim_orders"),
               {"statuses": ["accepted"], "step": "shipping", "owner": "bench", "limit": 100, "ttl": 1800,
-               "require_packed": False, "packed_statuses": ["packed"]},
+               "require_packed": False, "packed_statuses": ["packed"], "shard": 0, "shards": 1},
               "status", STATUS_TARGET_MS, write=True, source="claim_orders.sql"),
         Probe("orders_failed_by_run (task retry)", _named("orders_failed_by_run"),
-              {"run_id": run[0], "actor": run[1], "status": "label_failed"}, "status", STATUS_TARGET_MS,
+              {"run_id": run[0], "actor": run[1], "status": "label_failed", "shard": 0, "shards": 1}, "status",
+              STATUS_TARGET_MS,
               source="orders_failed_by_run.sql"),
         Probe("order_history: one order", _named("order_history"), {"order_id": one_order}, "one_order",
               ONE_ORDER_TARGET_MS, source="order_history.sql"),
@@ -554,7 +555,7 @@ def probes(conn: Any) -> list[Probe]:
               STATUS_TARGET_MS, source="msg_auto_reply_candidates.sql"),
     ]
     out += grafana_probes(grafana_role_setup(conn))
-    out += suggestions(out, {"run_id": run[0], "actor": run[1], "status": "label_failed"})
+    out += suggestions(out, {"run_id": run[0], "actor": run[1], "status": "label_failed", "shard": 0, "shards": 1})
     return out
 
 

@@ -45,6 +45,10 @@ and **clears that task**: the new try moves the orders *this run* failed back to
 and re-attempts them. Scheduled runs never retry `*_failed` orders by themselves. Transient API
 errors (429, 5xx, timeouts) leave orders where they were and the task retries with backoff.
 
+**Shards** (`ORDERFLOW_SHARDS`, default 1): acceptance, shipping (both tasks) and tracking run as
+that many mapped task instances, each claiming only its shard of the orders (a stable hash of the
+order id), so several Celery workers share one run; a cleared shard re-attempts only its own orders.
+
 `max_active_runs=1`: one run at a time keeps the API budgets (OR11 once a minute, Canada Post
 throttle groups) predictable; a cleared task of an older run or a manual trigger may still overlap a
 scheduled run, which the claims make safe.
@@ -58,6 +62,17 @@ default_args = {
     "max_retry_delay": timedelta(minutes=15),
     "execution_timeout": timedelta(minutes=settings.task_timeout_minutes),
 }
+
+
+def order_step(operator: type, task_id: str) -> object:
+    """One order step: a task, or with ``ORDERFLOW_SHARDS`` > 1 one mapped task instance per shard,
+    each claiming only its shard's orders (all_done: see below)."""
+    if settings.shards <= 1:
+        return operator(task_id=task_id, trigger_rule=TriggerRule.ALL_DONE)
+    return operator.partial(task_id=task_id, trigger_rule=TriggerRule.ALL_DONE, shards=settings.shards).expand(
+        shard=list(range(settings.shards))
+    )
+
 
 with DAG(
     dag_id="orderflow_core",
@@ -76,15 +91,15 @@ with DAG(
     # all_done: each step works from the order store, so one step's failure (one bad order, an API
     # outage) must not stop the next step from serving the orders it can.
     with TaskGroup("acceptance", tooltip="OR21 + OR11 polling") as acceptance:
-        AcceptOrdersOperator(task_id="accept_orders", trigger_rule=TriggerRule.ALL_DONE)
+        order_step(AcceptOrdersOperator, "accept_orders")
 
     with TaskGroup("shipping", tooltip="exactly-once Canada Post labels; void those of canceled orders") as shipping:
-        buy_labels = BuyLabelsOperator(task_id="buy_labels", trigger_rule=TriggerRule.ALL_DONE)
-        void_labels = VoidCanceledLabelsOperator(task_id="void_canceled_labels", trigger_rule=TriggerRule.ALL_DONE)
+        buy_labels = order_step(BuyLabelsOperator, "buy_labels")
+        void_labels = order_step(VoidCanceledLabelsOperator, "void_canceled_labels")
         buy_labels >> void_labels
 
     with TaskGroup("tracking", tooltip="OR23 + OR24") as tracking:
-        PushTrackingOperator(task_id="push_tracking", trigger_rule=TriggerRule.ALL_DONE)
+        order_step(PushTrackingOperator, "push_tracking")
 
     with TaskGroup("messaging", tooltip="inbox sync and auto-replies") as messaging:
         SyncMessagesOperator(task_id="sync_messages") >> AutoReplyOperator(task_id="auto_reply")

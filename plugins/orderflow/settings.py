@@ -48,6 +48,10 @@ class Settings:
     task_retries: int = 3
     task_retry_delay_seconds: int = 60
     task_timeout_minutes: int = 30
+    # Mapped task instances per order step (acceptance, shipping, void, tracking), each claiming only
+    # its shard of the orders, so Celery workers share one run's work. Read at parse time, from the
+    # environment only (it shapes the DAG). 1 keeps one task per step.
+    shards: int = 1
     # batches and concurrency inside a task
     batch_size: int = 100                   # orders per claim / per OR11 order_ids call (max 100)
     # Parallel API calls inside one task. 16 is safe against the real APIs: concurrency is not the

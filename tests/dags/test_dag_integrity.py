@@ -146,3 +146,25 @@ def test_end_of_day_dag_shape_and_schedule_from_the_cutoff(no_network, monkeypat
     assert task.task_id == "close_day" and type(task).__name__ == "CloseDayOperator"
     assert task.retries >= 2 and task.retry_exponential_backoff
     assert task.execution_timeout is not None and task.execution_timeout <= timedelta(hours=2)
+
+
+def test_order_steps_are_mapped_over_shards(no_network, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 15: with ORDERFLOW_SHARDS=N the order steps are mapped over range(N), same groups and order."""
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    monkeypatch.setenv("ORDERFLOW_SHARDS", "3")
+    bag = DagBag(dag_folder=str(DAGS))
+    assert not bag.import_errors
+    dag = bag.dags["orderflow_core"]
+    sharded = ["acceptance.accept_orders", "shipping.buy_labels", "shipping.void_canceled_labels",
+               "tracking.push_tracking"]
+    for task_id in sharded:
+        task = dag.get_task(task_id)
+        assert isinstance(task, MappedOperator), task_id
+        assert task.expand_input.value == {"shard": [0, 1, 2]}, task_id
+        assert task.partial_kwargs["shards"] == 3 and task.trigger_rule == "all_done", task_id
+    chain = ["ingest.fetch_orders", *sharded]
+    for upstream, downstream in itertools.pairwise(chain):
+        assert upstream in dag.get_task(downstream).upstream_task_ids
+    assert not isinstance(dag.get_task("ingest.fetch_orders"), MappedOperator)
+    assert set(chain) <= dag.get_task("run_verdict").upstream_task_ids

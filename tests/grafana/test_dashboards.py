@@ -258,3 +258,33 @@ def test_ship_deadline_falls_back_to_two_business_days(fresh_db):
         assert due["MON-1"] == monday + dt.timedelta(days=2)  # Wednesday 10:00
     finally:
         conn.close()
+
+
+def test_task_duration_panel_reads_a_sharded_step_as_one_step(now, airflow_conn):
+    """Issue 15: a step mapped over shards is one step per run; its duration is first start to last end."""
+    with airflow_conn.cursor() as cur:
+        cur.execute("SELECT run_id FROM dag_run WHERE dag_id = %s AND state = 'success' ORDER BY run_after LIMIT 1",
+                    (seed.AIRFLOW_TEST_DAG,))
+        (run_id,) = cur.fetchone()
+        start = now - dt.timedelta(hours=20)
+        for shard, (begin, seconds) in enumerate([(0, 30), (5, 40), (10, 20)]):  # spans 0 .. 45 s
+            t_start = start + dt.timedelta(seconds=begin)
+            cur.execute(
+                """INSERT INTO task_instance (id, task_id, dag_id, run_id, map_index, try_number, max_tries, pool,
+                                              pool_slots, state, queued_dttm, start_date, end_date, duration,
+                                              span_status)
+                   VALUES (gen_random_uuid(), 'sharded.step', %s, %s, %s, 1, 3, 'default_pool', 1, 'success',
+                           %s, %s, %s, %s, 'not_started')""",
+                (seed.AIRFLOW_TEST_DAG, run_id, shard, start, t_start, t_start + dt.timedelta(seconds=seconds),
+                 seconds),
+            )
+    try:
+        rows = {r["task"]: r for r in _table(_panel("airflow", "Task duration and queue time"), now, airflow_conn,
+                                              AIRFLOW_ROLE, dag_id=seed.AIRFLOW_TEST_DAG)}
+        step = rows["sharded.step"]
+        assert (step["task runs"], step["shards"], step["duration p50 (s)"]) == (1, 3, Decimal("45.0"))
+        assert step["queued p95 (s)"] == Decimal("10.0")
+        assert rows["ingest.fetch_orders"]["shards"] == 1
+    finally:
+        with airflow_conn.cursor() as cur:
+            cur.execute("DELETE FROM task_instance WHERE task_id = 'sharded.step'")

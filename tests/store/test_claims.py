@@ -84,3 +84,50 @@ def test_claim_only_returns_orders_in_the_asked_status(store, new_order):
     store.record_transition(b, "accepted")
     assert store.claim_orders("accepted", step="ship", owner="x", limit=10) == [b]
     assert store.claim_orders("pending_acceptance", step="accept", owner="x", limit=10) == [a]
+
+
+def test_shards_partition_the_orders_and_each_claims_only_its_own(store, new_order):
+    """Issue 15: every order belongs to exactly one shard, whatever the number of shards; a shard's
+    claims, its re-attempts and its void candidates never reach another shard's orders."""
+    ids = {new_order() for _ in range(40)}
+    for shards in (1, 2, 3, 4, 7):
+        per_shard = {}
+        for shard in range(shards):
+            got: list[str] = []
+            while batch := store.claim_orders("pending_acceptance", step="accept", owner=f"s{shards}-{shard}",
+                                              limit=6, shard=shard, shards=shards):
+                got.extend(batch)
+            per_shard[shard] = set(got)
+            store.release_owner_claims(f"s{shards}-{shard}")
+        claimed = [oid for got in per_shard.values() for oid in got]
+        assert len(claimed) == len(set(claimed)) and set(claimed) == ids, shards
+        if shards > 1:
+            assert sum(1 for got in per_shard.values() if got) >= 2, f"{shards} shards: all orders in one shard"
+        # The database's shard of each order is the one that claimed it, and is stable.
+        with store.transaction() as cur:
+            cur.execute("SELECT order_id, order_shard(order_id, %s) AS shard FROM orders", (shards,))
+            assert {r["order_id"]: r["shard"] for r in cur.fetchall()} == {
+                oid: shard for shard, got in per_shard.items() for oid in got}
+
+
+def test_a_shard_reattempts_and_voids_only_its_own_orders(store, new_order):
+    ids = [new_order() for _ in range(30)]
+    for oid in ids:
+        store.record_transition(oid, "acceptance_failed", run_id="r1", actor="orderflow_core.acceptance.accept_orders")
+    with store.transaction() as cur:
+        cur.execute("SELECT order_id, order_shard(order_id, 3) AS shard FROM orders")
+        shard_of = {r["order_id"]: r["shard"] for r in cur.fetchall()}
+    for shard in range(3):
+        rows = store.orders_failed_by_run("acceptance_failed", run_id="r1",
+                                          actor="orderflow_core.acceptance.accept_orders", shard=shard, shards=3)
+        assert {r["order_id"] for r in rows} == {oid for oid in ids if shard_of[oid] == shard}
+    # One shard never sees another's shipments to void.
+    for oid in ids:
+        store.record_transition(oid, "canceled")
+        store.create_shipment_intent(order_id=oid, package_no=1, customer_request_id=f"{oid}-1")
+    seen: list[str] = []
+    for shard in range(3):
+        rows = store.void_candidates(run_id="r2", shard=shard, shards=3)
+        assert {shard_of[r["order_id"]] for r in rows} <= {shard}
+        seen.extend(r["order_id"] for r in rows)
+    assert sorted(seen) == sorted(ids)

@@ -2,11 +2,13 @@
 -- `require_packed` (tracking with the pack gate on): only orders with no labelled parcel left to pack
 -- (or in `packed_statuses`, packed by definition: the status written before migration 010).
 -- SKIP LOCKED keeps two concurrent claimers off each other's rows; ON CONFLICT ... WHERE expired
--- makes a live lease win even if a claimer read a stale snapshot.
+-- makes a live lease win even if a claimer read a stale snapshot. `shard` of `shards`: only this
+-- shard's orders (migration 013; shards = 1 is every order).
 WITH candidates AS (
     SELECT o.order_id
       FROM orders o
      WHERE o.current_status = ANY(%(statuses)s)
+       AND order_shard(o.order_id, %(shards)s) = %(shard)s
        AND (NOT %(require_packed)s OR o.current_status = ANY(%(packed_statuses)s) OR NOT EXISTS (
            SELECT 1 FROM shipments s
             WHERE s.order_id = o.order_id AND s.status = 'label_stored' AND s.packing_expected

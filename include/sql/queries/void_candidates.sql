@@ -7,6 +7,7 @@ SELECT s.*, o.current_status AS order_status
   JOIN shipments s ON s.order_id = o.order_id
  WHERE o.current_status = ANY(%(order_statuses)s)
    AND s.status = ANY(%(shipment_statuses)s)
+   AND order_shard(o.order_id, %(shards)s) = %(shard)s
    AND (s.error IS NULL
         OR s.error->>'step' IS DISTINCT FROM 'void_labels'
         OR s.error->>'run_id' = %(run_id)s)

@@ -160,11 +160,19 @@ class OrderStepOperator(BaseOperator):
         *,
         orderflow_conn_id: str = "orderflow_db",
         mirakl_conn_id: str = "mirakl_default",
+        shard: int = 0,
+        shards: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.orderflow_conn_id = orderflow_conn_id
         self.mirakl_conn_id = mirakl_conn_id
+        # ``shard`` of ``shards`` (issue 15): the DAG maps a step over range(SHARDS); each mapped
+        # instance claims only its shard's orders, so shards never overlap.
+        if not 0 <= int(shard) < max(1, int(shards)):
+            raise ValueError(f"shard {shard} is not one of 0..{int(shards) - 1}")
+        self.shard = int(shard)
+        self.shards = max(1, int(shards))
 
     # -- set up per execution (never at parse time) --------------------------------------------
     def _prepare(self, context: Mapping[str, Any]) -> None:
@@ -181,7 +189,9 @@ class OrderStepOperator(BaseOperator):
         self.run_id: str = context["run_id"]
         self.try_number: int = int(getattr(ti, "try_number", 1) or 1)
         self.actor: str = f"{self.dag_id}.{self.task_id}"
-        self.claim_owner: str = f"{self.dag_id}/{self.run_id}/{self.task_id}"
+        # One owner per task instance (a shard is one): its next try takes back exactly its own claims.
+        self.claim_owner: str = f"{self.dag_id}/{self.run_id}/{self.task_id}" + (
+            f"#{self.shard}" if self.shards > 1 else "")
         self.result = StepResult(self.step)
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -209,7 +219,8 @@ class OrderStepOperator(BaseOperator):
             return
         from orderflow.store import StaleStatus, TransitionRefused
 
-        rows = self.store.orders_failed_by_run(self.failed_status, run_id=self.run_id, actor=self.actor)
+        rows = self.store.orders_failed_by_run(self.failed_status, run_id=self.run_id, actor=self.actor,
+                                               shard=self.shard, shards=self.shards)
         for row in rows:
             target = row["from_status"]
             try:
@@ -257,6 +268,8 @@ class OrderStepOperator(BaseOperator):
                 limit=max(1, min(self.settings.batch_size, 100)),
                 ttl_seconds=ttl,
                 require_packed=require_packed,
+                shard=self.shard,
+                shards=self.shards,
             )
             if not ids:
                 return

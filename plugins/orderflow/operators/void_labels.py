@@ -77,7 +77,8 @@ class VoidCanceledLabelsOperator(OrderStepOperator):
         after_id = 0
         limit = max(1, min(self.settings.batch_size, 100))
         while True:
-            rows = self.store.void_candidates(run_id=self.run_id, after_id=after_id, limit=limit)
+            rows = self.store.void_candidates(run_id=self.run_id, after_id=after_id, limit=limit,
+                                              shard=self.shard, shards=self.shards)
             if not rows:
                 return
             if not connected:

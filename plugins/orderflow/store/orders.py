@@ -195,15 +195,17 @@ class OrdersMixin(StoreBase):
     # -- claims ---------------------------------------------------------------------------
     def claim_orders(
         self, status: str | Sequence[str], *, step: str, owner: str, limit: int = 100, ttl_seconds: float = 900,
-        require_packed: bool = False,
+        require_packed: bool = False, shard: int = 0, shards: int = 1,
     ) -> list[str]:
         """Lease up to `limit` orders in `status` (one or several) to `owner`; overlapping runs get
-        disjoint sets. ``require_packed``: only orders whose labelled parcels are all packed."""
+        disjoint sets. ``require_packed``: only orders whose labelled parcels are all packed.
+        ``shard`` of ``shards``: only the orders of that shard (``order_shard()``, migration 013)."""
         statuses = [status] if isinstance(status, str) else [str(s) for s in status]
         rows = self.fetch_all(
             "claim_orders",
             {"statuses": statuses, "step": step, "owner": owner, "limit": limit, "ttl": ttl_seconds,
-             "require_packed": require_packed, "packed_statuses": [str(lifecycle.S.PACKED)]},
+             "require_packed": require_packed, "packed_statuses": [str(lifecycle.S.PACKED)],
+             "shard": shard, "shards": shards},
         )
         return sorted(r["order_id"] for r in rows)
 
@@ -289,9 +291,12 @@ class OrdersMixin(StoreBase):
             self.run(cur, "release_claims", {"owner": release_owner, "order_ids": [t.order_id]})
         return inserted
 
-    def orders_failed_by_run(self, status: str, *, run_id: str, actor: str) -> list[Row]:
-        """Orders currently in `status` that this run's `actor` put there (order id, from_status, detail)."""
-        return self.fetch_all("orders_failed_by_run", {"status": status, "run_id": run_id, "actor": actor})
+    def orders_failed_by_run(self, status: str, *, run_id: str, actor: str, shard: int = 0, shards: int = 1
+                             ) -> list[Row]:
+        """Orders of ``shard`` currently in `status` that this run's `actor` put there (order id,
+        from_status, detail)."""
+        return self.fetch_all("orders_failed_by_run", {"status": status, "run_id": run_id, "actor": actor,
+                                                       "shard": shard, "shards": shards})
 
     def history(self, order_id: str) -> list[Row]:
         return self.fetch_all("order_history", {"order_id": order_id})
@@ -384,11 +389,13 @@ class OrdersMixin(StoreBase):
         )
 
     # -- voiding the labels of canceled orders ---------------------------------------------
-    def void_candidates(self, *, run_id: str, after_id: int = 0, limit: int = 100) -> list[Row]:
-        """Shipments that may hold money (``lifecycle.MAY_HOLD_MONEY``) of ended orders, by row id after
-        ``after_id``. Shipments the void step failed permanently come back only to that same run."""
+    def void_candidates(self, *, run_id: str, after_id: int = 0, limit: int = 100, shard: int = 0,
+                        shards: int = 1) -> list[Row]:
+        """Shipments that may hold money (``lifecycle.MAY_HOLD_MONEY``) of ended orders of ``shard``, by
+        row id after ``after_id``. Shipments the void step failed permanently come back only to that
+        same run."""
         return self.fetch_all("void_candidates", {
-            "run_id": run_id, "after_id": after_id, "limit": limit,
+            "run_id": run_id, "after_id": after_id, "limit": limit, "shard": shard, "shards": shards,
             "order_statuses": lifecycle.values(lifecycle.ENDED),
             "shipment_statuses": lifecycle.values(lifecycle.MAY_HOLD_MONEY),
         })
