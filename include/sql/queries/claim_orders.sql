@@ -3,7 +3,7 @@
 -- (or in `packed_statuses`, packed by definition: the status written before migration 010).
 -- SKIP LOCKED keeps two concurrent claimers off each other's rows; ON CONFLICT ... WHERE expired
 -- makes a live lease win even if a claimer read a stale snapshot. `shard` of `shards`: only this
--- shard's orders (migration 013; shards = 1 is every order).
+-- shard's orders (migration 014; shards = 1 is every order).
 WITH candidates AS (
     SELECT o.order_id
       FROM orders o

@@ -199,7 +199,7 @@ class OrdersMixin(StoreBase):
     ) -> list[str]:
         """Lease up to `limit` orders in `status` (one or several) to `owner`; overlapping runs get
         disjoint sets. ``require_packed``: only orders whose labelled parcels are all packed.
-        ``shard`` of ``shards``: only the orders of that shard (``order_shard()``, migration 013)."""
+        ``shard`` of ``shards``: only the orders of that shard (``order_shard()``, migration 014)."""
         statuses = [status] if isinstance(status, str) else [str(s) for s in status]
         rows = self.fetch_all(
             "claim_orders",
