@@ -1,12 +1,13 @@
 # orderflow: the two commands (README) and a few helpers.
 #   make run    Airflow + the pages + PostgreSQL + the sandbox APIs, on this machine
 #   make test   the whole test suite against a real PostgreSQL and headless Chromium
+#   make soak   the model-based test (tests/model) with many more examples
 SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv lint bench clean-state
+.PHONY: run test venv lint bench clean-state soak
 
 venv: $(STAMP)
 
@@ -20,6 +21,13 @@ run: venv
 test: venv
 	@bash tools/ensure-system-deps.sh
 	@PYTHONPATH=plugins:. $(PY) -m pytest $(PYTEST_ARGS)
+
+# The model-based test (tests/model) with its long profile: many more examples and longer ones;
+# prints how many examples and steps it explored. SOAK_EXAMPLES / SOAK_STEPS override the profile.
+soak: venv
+	@ORDERFLOW_MODEL_PROFILE=soak $(if $(SOAK_EXAMPLES),ORDERFLOW_MODEL_EXAMPLES=$(SOAK_EXAMPLES)) \
+	  $(if $(SOAK_STEPS),ORDERFLOW_MODEL_STEPS=$(SOAK_STEPS)) \
+	  PYTHONPATH=plugins:. $(PY) -m pytest -q -s --timeout=0 tests/model $(PYTEST_ARGS)
 
 lint: venv
 	@$(VENV)/bin/ruff check .

@@ -54,7 +54,8 @@ admin API on each server (no auth): GET /__admin/calls[?since=N], GET /__admin/c
 GET /__admin/state, POST /__admin/reset, GET|POST|DELETE /__admin/faults, GET|POST /__admin/limits
 ({"enabled": bool, "limits": {"OR11": 1}}). Mirakl also: POST /__admin/orders {"count": n,
 "lines"?: [{"sku", "quantity"}]}, POST /__admin/messages {"count": n, "order_id"?, "kind"?},
-POST /__admin/advance {"seconds": s}, GET|POST /__admin/settings, POST /__admin/cancel {"order_id"}.
+POST /__admin/advance {"seconds": s}, GET|POST /__admin/settings, POST /__admin/cancel {"order_id"},
+POST /__admin/clear (forget every order, thread and return). Canada Post also: POST /__admin/clear.
 """
 
 

@@ -991,6 +991,15 @@ class MiraklService(AftersaleMixin):
         if action == "settings":
             self.configure(**payload)
             return json_response(200, self.settings())
+        if action == "clear":
+            # Forget every order, thread and return (tests reusing one server between examples);
+            # ids keep counting up, so an order id is never reused.
+            with self.lock:
+                self.orders.clear()
+                self.threads.clear()
+                self._pending_debit.clear()
+                self.returns.clear()
+            return json_response(200, {"cleared": True})
         if action == "cancel":
             # An operator- or customer-side cancellation (what a seller cannot trigger with OR29).
             with self.lock:

@@ -1,0 +1,67 @@
+"""One sandbox and one order DB for the whole session of the model-based test (each example resets
+them through the sandbox's __admin API and a TRUNCATE), and its Hypothesis profiles.
+
+Profiles (``ORDERFLOW_MODEL_PROFILE``): ``ci`` (default, inside ``make test``: about a minute on two
+cores) and ``soak`` (``make soak``: many more examples and longer ones).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from orderflow import lifecycle
+from sandbox.testing import running_sandbox
+from tests.operators._helpers import FAST_SETTINGS, catalog_rows, connect
+from tools import pg
+
+_COMMON = dict(deadline=None, derandomize=False, print_blob=True,
+               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                      HealthCheck.function_scoped_fixture])
+settings.register_profile("ci", max_examples=int(os.environ.get("ORDERFLOW_MODEL_EXAMPLES", "5")),
+                          stateful_step_count=int(os.environ.get("ORDERFLOW_MODEL_STEPS", "25")), **_COMMON)
+settings.register_profile("soak", max_examples=int(os.environ.get("ORDERFLOW_MODEL_EXAMPLES", "150")),
+                          stateful_step_count=int(os.environ.get("ORDERFLOW_MODEL_STEPS", "40")), **_COMMON)
+PROFILE = os.environ.get("ORDERFLOW_MODEL_PROFILE", "ci")
+
+
+@pytest.fixture(scope="session")
+def model_world(pg_server, tmp_path_factory) -> Iterator[object]:
+    from orderflow import db
+    from orderflow.store import OrderStore
+    from tests.liveness import dag_order_steps, what_steps_take
+    from tests.model.world import World
+
+    name = f"of_t{os.getpid()}_model"
+    pg.create_database(pg_server, name, drop_first=True)
+    url = pg_server.url(name)
+    db.upgrade(url)
+    mp = pytest.MonkeyPatch()
+    # Debits happen when the model lets time pass (the clock rule), never behind its back.
+    with running_sandbox(seed=12, debit_delay=600.0) as sb:
+        try:
+            label_dir = tmp_path_factory.mktemp("model-labels")
+            mp.setenv("AIRFLOW_CONN_ORDERFLOW_DB", url)
+            mp.setenv("ORDERFLOW_LABEL_DIR", str(label_dir))
+            for key, value in FAST_SETTINGS.items():
+                mp.setenv(key, value)
+            mp.setenv("ORDERFLOW_ACCEPTANCE_POLL_ATTEMPTS", "2")
+            mp.setenv("ORDERFLOW_MAX_WORKERS", "3")
+            connect(sb, mp, "xml")
+            store = OrderStore(url)
+            store.upsert_products(catalog_rows())
+            store.close()
+            world = World(sb, url, label_dir)
+            # What each step claims under each settings combination, from the DAG's own tasks.
+            steps = dag_order_steps()
+            for flags in lifecycle.SETTINGS_COMBINATIONS:
+                takes = what_steps_take(steps, flags, mp)
+                world.claim_statuses[flags] = set().union(*takes.claim_statuses.values())
+            world.reset()
+            yield world
+        finally:
+            mp.undo()
+    pg.drop_database(pg_server, name)

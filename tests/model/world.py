@@ -1,0 +1,234 @@
+"""The world the model-based test drives: one sandbox (both servers, over HTTP) and one order DB for
+the whole test session, reset between examples; the real operators run as a task runner runs
+them, with a worker that can be killed mid-batch; and the invariants, read from the sandbox's own
+state and call log and from the order DB."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import psycopg2.extras
+import requests
+from airflow.sdk.exceptions import AirflowException
+
+from orderflow import lifecycle
+from orderflow.hooks._http import RateLimiter
+from orderflow.hooks.canadapost import CanadaPostHook
+from orderflow.operators import (
+    AcceptOrdersOperator,
+    BuyLabelsOperator,
+    IngestOrdersOperator,
+    PushTrackingOperator,
+    VoidCanceledLabelsOperator,
+)
+from orderflow.store import OrderStore
+from sandbox.testing import SandboxHandle
+from tests.liveness import NEVER_PRODUCED
+from tests.operators._helpers import context
+from tests.person_views import person_lists
+
+#: The DAG's order steps in DAG order: (task id, operator class).
+STEPS: dict[str, tuple[str, type]] = {
+    "ingest": ("ingest.fetch_orders", IngestOrdersOperator),
+    "acceptance": ("acceptance.accept_orders", AcceptOrdersOperator),
+    "shipping": ("shipping.buy_labels", BuyLabelsOperator),
+    "void": ("shipping.void_canceled_labels", VoidCanceledLabelsOperator),
+    "tracking": ("tracking.push_tracking", PushTrackingOperator),
+}
+#: Tables that describe the schema, not the world: kept between examples.
+KEEP_TABLES = {"schema_migrations", "order_statuses", "status_transitions", "reply_templates", "products",
+               "product_components"}
+#: Store writes a killed worker may die just before (the commit after an API answer never happens).
+KILL_POINTS = ("record_transition", "create_shipment_intent", "mark_shipment_created", "mark_label_stored",
+               "mark_shipment_voided", "mark_shipment_failed")
+
+
+class KilledWorker(BaseException):
+    """The worker process died here: nothing after this point runs, nothing is released."""
+
+
+@dataclass
+class StepOutcome:
+    step: str
+    run_id: str
+    try_number: int
+    summary: dict[str, Any] | None = None
+    error: str | None = None
+    killed: bool = False
+
+
+@dataclass
+class World:
+    sb: SandboxHandle
+    db_url: str
+    label_dir: Path
+    claim_statuses: dict[lifecycle.Flags, set[str]] = field(default_factory=dict)
+
+    # -- reset between examples --------------------------------------------------------------
+    def reset(self) -> None:
+        for url in (self.sb.mirakl_url, self.sb.canadapost_url):
+            requests.post(f"{url}/__admin/clear", timeout=10).raise_for_status()
+            requests.post(f"{url}/__admin/reset", timeout=10).raise_for_status()
+            requests.delete(f"{url}/__admin/faults", timeout=10).raise_for_status()
+        conn = psycopg2.connect(self.db_url)
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+                tables = sorted(r[0] for r in cur.fetchall() if r[0] not in KEEP_TABLES)
+                # The history is append-only (a trigger refuses TRUNCATE): this throwaway DB's reset
+                # between examples is the one place that may start it over.
+                cur.execute("SET LOCAL session_replication_role = replica")
+                cur.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        finally:
+            conn.close()
+        RateLimiter.reset_all()
+        CanadaPostHook._tokens.clear()  # the Canada Post sandbox forgot its tokens
+        shutil.rmtree(self.label_dir, ignore_errors=True)
+        self.set_gate(False)
+
+    # -- settings -----------------------------------------------------------------------------
+    @property
+    def flags(self) -> lifecycle.Flags:
+        return lifecycle.Flags(pack_gate=os.environ.get("ORDERFLOW_PACK_VERIFY_GATE") == "true")
+
+    def set_gate(self, on: bool) -> None:
+        os.environ["ORDERFLOW_PACK_VERIFY_GATE"] = "true" if on else "false"
+
+    # -- running steps --------------------------------------------------------------------------
+    def run_step(self, step: str, run_id: str, try_number: int = 1) -> StepOutcome:
+        task_id, cls = STEPS[step]
+        outcome = StepOutcome(step, run_id, try_number)
+        op = cls(task_id=task_id)
+        try:
+            outcome.summary = op.execute(context(run_id, try_number))
+        except AirflowException as exc:  # failed orders for a person, or transient: the task's verdict
+            outcome.error = f"{type(exc).__name__}: {str(exc)[:300]}"
+        except KilledWorker:
+            outcome.killed = True
+            store = getattr(op, "store", None)
+            if store is not None:
+                store.close()  # the dead process's sessions end (their advisory locks with them)
+        return outcome
+
+    def run_killed(self, step: str, run_id: str, point: str, after: int) -> StepOutcome:
+        with killed_worker(point, after):
+            return self.run_step(step, run_id)
+
+    def run_overlapping(self, first: tuple[str, str], second: tuple[str, str]) -> list[StepOutcome]:
+        """Two steps (or one step of two runs) at once, in two threads."""
+        outcomes: list[StepOutcome | None] = [None, None]
+        errors: list[BaseException] = []
+
+        def go(i: int, step: str, run_id: str) -> None:
+            try:
+                outcomes[i] = self.run_step(step, run_id)
+            except BaseException as exc:  # surfaced below, in the test's thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=go, args=(i, *pair)) for i, pair in enumerate((first, second))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+        if errors:
+            raise errors[0]
+        return [o for o in outcomes if o is not None]
+
+    # -- reading the world ----------------------------------------------------------------------
+    def query(self, sql: str, params: Any = None) -> list[dict[str, Any]]:
+        conn = psycopg2.connect(self.db_url)
+        try:
+            with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+                cur.execute(sql, params)
+                return [dict(r) for r in cur.fetchall()]
+        finally:
+            conn.rollback()
+            conn.close()
+
+    def orders(self) -> dict[str, str | None]:
+        return {r["order_id"]: r["current_status"] for r in self.query("SELECT order_id, current_status FROM orders")}
+
+    def history(self) -> dict[str, list[tuple[int, str | None, str]]]:
+        out: dict[str, list[tuple[int, str | None, str]]] = {}
+        for r in self.query("SELECT id, order_id, from_status, status FROM order_status_history ORDER BY id"):
+            out.setdefault(r["order_id"], []).append((r["id"], r["from_status"], r["status"]))
+        return out
+
+    def shipments(self) -> list[dict[str, Any]]:
+        return self.query("SELECT s.*, o.current_status AS order_status FROM shipments s "
+                          "JOIN orders o USING (order_id) ORDER BY s.id")
+
+    def mirakl_orders(self) -> dict[str, dict[str, Any]]:
+        return requests.get(f"{self.sb.mirakl_url}/__admin/state", timeout=10).json()["orders"]
+
+    def cp_shipments(self) -> list[dict[str, Any]]:
+        return requests.get(f"{self.sb.canadapost_url}/__admin/shipments", timeout=10).json()["shipments"]
+
+    def cp_active(self) -> dict[str, list[str]]:
+        state = requests.get(f"{self.sb.canadapost_url}/__admin/state", timeout=10).json()
+        return state["active_shipments_by_customer_request_id"]
+
+    def pack_queue(self) -> list[dict[str, Any]]:
+        store = OrderStore(self.db_url, max_connections=2)
+        try:
+            return store.pack_queue(self.flags, limit=10_000)
+        finally:
+            store.close()
+
+    def void_candidates(self, run_id: str) -> set[str]:
+        store = OrderStore(self.db_url, max_connections=2)
+        try:
+            return {r["customer_request_id"] for r in store.void_candidates(run_id=run_id, limit=10_000)}
+        finally:
+            store.close()
+
+    def served_elsewhere(self) -> set[str]:
+        """Order ids the panels a person reads list."""
+        return set().union(*person_lists(self.db_url).values())
+
+    def never_produced(self, rows: list[dict[str, Any]]) -> list[str]:
+        return [f"{r['customer_request_id']}: order {r['order_status']}, shipment {r['status']}"
+                for r in rows if (r["order_status"], r["status"]) in NEVER_PRODUCED]
+
+
+def order_of(customer_request_id: str) -> str:
+    return customer_request_id.rsplit("-", 1)[0]
+
+
+@contextmanager
+def killed_worker(point: str, after: int) -> Iterator[None]:
+    """The worker dies just before its `after`+1-th call of OrderStore.`point`: that write and every
+    later store call of the process raise KilledWorker (a dead process commits and releases nothing)."""
+    assert point in KILL_POINTS
+    state = {"left": after, "dead": False}
+    lock = threading.Lock()
+    patched = {name: getattr(OrderStore, name) for name in (*KILL_POINTS, "release_owner_claims", "close")}
+
+    def wrap(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(self: OrderStore, *args: Any, **kwargs: Any) -> Any:
+            with lock:
+                if name == point and not state["dead"]:
+                    if state["left"] <= 0:
+                        state["dead"] = True
+                    state["left"] -= 1
+                dead = state["dead"]
+            if dead and name != "close":
+                raise KilledWorker(f"worker killed before {point}")
+            return real(self, *args, **kwargs)
+        return call
+
+    for name, real in patched.items():
+        setattr(OrderStore, name, wrap(name, real))
+    try:
+        yield
+    finally:
+        for name, real in patched.items():
+            setattr(OrderStore, name, real)
