@@ -30,7 +30,7 @@ PACKING_STATION = "page:packing station queue"
 #: every other pair is served; the model-based test checks these never appear.
 NEVER_PRODUCED: frozenset[tuple[str, str]] = frozenset(
     {(str(lifecycle.S.PENDING_ACCEPTANCE), str(h)) for h in lifecycle.MAY_HOLD_MONEY}
-    | {(str(s), str(h)) for s in (lifecycle.S.LABEL_CREATED, lifecycle.S.PACKED, lifecycle.S.SHIPPED)
+    | {(str(s), str(h)) for s in (lifecycle.S.LABEL_CREATED, lifecycle.S.PACKED, *sorted(lifecycle.AFTER_SHIPPED))
        for h in lifecycle.MAY_HOLD_MONEY - lifecycle.PRINTABLE}
 )
 
@@ -142,7 +142,7 @@ def who_handles_shipment(db_url: str, store: OrderStore, takes: Takes, flags: li
             handled.append(f"the label of a parcel to pack ({PACKING_STATION})")
         if tracking:
             handled.append("the label tracking ships the parcel with")
-        if row.get("pack_session_id") is not None and status == lifecycle.S.SHIPPED:
+        if row.get("pack_session_id") is not None and status in lifecycle.AFTER_SHIPPED:
             handled.append("the label of a packed parcel gone out")
     places = seen_by_a_person(db_url, order_id, status)
     if places:

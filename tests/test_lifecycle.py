@@ -89,7 +89,8 @@ def _body(path: Path) -> str:
 def test_named_queries_take_their_lists_as_parameters():
     """The queries that select by a lifecycle set get it from the module, never spell it..."""
     queries = ROOT / "include" / "sql" / "queries"
-    for name in ("void_candidates", "pack_queue", "claim_orders"):
+    for name in ("void_candidates", "pack_queue", "claim_orders", "mark_shipment_voided",
+                 "mark_shipment_refund_requested"):
         body = _body(queries / f"{name}.sql")
         assert not re.search(r"(current_status\s*(IN\s*\(|=\s*')|\bs\.status\s+IN)", body), f"{name}.sql"
 

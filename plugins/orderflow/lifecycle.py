@@ -31,6 +31,11 @@ class OrderStatus(StrEnum):
     PACKED = "packed"  # legacy (before migration 010): packing is now a fact about the parcel
     SHIPPED = "shipped"
     TRACKING_FAILED = "tracking_failed"
+    # After the sale (issue 13). Best Buy's own cancelation stays CANCELED; ours is apart.
+    CANCELED_BY_SELLER = "canceled_by_seller"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    RETURNED = "returned"
 
 
 S = OrderStatus
@@ -39,25 +44,40 @@ S = OrderStatus
 TRANSITIONS: dict[OrderStatus | None, frozenset[OrderStatus]] = {
     None: frozenset({S.PENDING_ACCEPTANCE, S.ACCEPTED, S.CANCELED, S.REFUSED}),
     S.PENDING_ACCEPTANCE: frozenset({S.ACCEPTED, S.ACCEPTANCE_FAILED, S.REFUSED, S.CANCELED}),
-    S.ACCEPTED: frozenset({S.LABEL_CREATED, S.LABEL_FAILED, S.CANCELED}),
+    # A seller cancelation (OR30 of every line, issue 13) is possible while Best Buy shows SHIPPING:
+    # from every status before ``shipped``; a label already bought goes to the void step (ENDED).
+    S.ACCEPTED: frozenset({S.LABEL_CREATED, S.LABEL_FAILED, S.CANCELED, S.CANCELED_BY_SELLER}),
     # A label bought for an order Best Buy then cancels is voided (or refunded) by the
     # shipping.void_canceled_labels task; the order still has to be able to say "canceled".
-    S.LABEL_CREATED: frozenset({S.PACKED, S.SHIPPED, S.TRACKING_FAILED, S.CANCELED}),
-    S.PACKED: frozenset({S.SHIPPED, S.TRACKING_FAILED, S.CANCELED}),
+    S.LABEL_CREATED: frozenset({S.PACKED, S.SHIPPED, S.TRACKING_FAILED, S.CANCELED, S.CANCELED_BY_SELLER}),
+    S.PACKED: frozenset({S.SHIPPED, S.TRACKING_FAILED, S.CANCELED, S.CANCELED_BY_SELLER}),
     # *_failed goes back to its input state when a person retries it (or ends canceled).
     S.ACCEPTANCE_FAILED: frozenset({S.PENDING_ACCEPTANCE, S.CANCELED, S.REFUSED}),
-    S.LABEL_FAILED: frozenset({S.ACCEPTED, S.CANCELED}),
-    S.TRACKING_FAILED: frozenset({S.LABEL_CREATED, S.PACKED, S.CANCELED}),
+    S.LABEL_FAILED: frozenset({S.ACCEPTED, S.CANCELED, S.CANCELED_BY_SELLER}),
+    S.TRACKING_FAILED: frozenset({S.LABEL_CREATED, S.PACKED, S.CANCELED, S.CANCELED_BY_SELLER}),
     S.REFUSED: frozenset(),
     S.CANCELED: frozenset(),
-    S.SHIPPED: frozenset(),
+    S.CANCELED_BY_SELLER: frozenset(),
+    # After the sale: refunds (OR28) and returns (RT11/RT25), in whatever order they come.
+    S.SHIPPED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.RETURNED}),
+    S.PARTIALLY_REFUNDED: frozenset({S.REFUNDED, S.RETURNED}),
+    S.RETURNED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED}),
+    S.REFUNDED: frozenset({S.RETURNED}),
 }
 
-#: No step ever takes these again (the after-sale issue adds its own after ``shipped``).
-TERMINAL = frozenset({S.REFUSED, S.CANCELED, S.SHIPPED})
+#: The parcel went out: what follows is after the sale (refunds, returns), driven by people and Best Buy.
+AFTER_SHIPPED = frozenset({S.SHIPPED, S.PARTIALLY_REFUNDED, S.REFUNDED, S.RETURNED})
+#: No order step ever takes these again (after-sale moves come from pages and the returns sync).
+TERMINAL = frozenset({S.REFUSED, S.CANCELED, S.CANCELED_BY_SELLER}) | AFTER_SHIPPED
 FINAL_STATES = TERMINAL  # the old name
 #: Ended at Best Buy: no parcel may leave, every label bought for it must be voided or refunded.
-ENDED = frozenset({S.CANCELED, S.REFUSED})
+ENDED = frozenset({S.CANCELED, S.REFUSED, S.CANCELED_BY_SELLER})
+#: Canceled, by whoever (Grafana's cancelation rates split them).
+CANCELED_STATES = frozenset({S.CANCELED, S.CANCELED_BY_SELLER})
+#: Before the parcel left: a seller may cancel lines (OR30) while Best Buy shows SHIPPING.
+SELLER_CANCELABLE = frozenset({S.ACCEPTED, S.LABEL_CREATED, S.PACKED, S.LABEL_FAILED, S.TRACKING_FAILED})
+#: After the sale, a refund (OR28) may be asked for.
+REFUNDABLE = AFTER_SHIPPED
 
 #: A step gave up on the order: a person looks (Grafana "Orders needing a person", the failed task).
 FAILED_STATES = frozenset({S.ACCEPTANCE_FAILED, S.LABEL_FAILED, S.TRACKING_FAILED})
@@ -118,7 +138,10 @@ def tracking_needs_packed_parcel(flags: Flags) -> bool:
 
 #: Order statuses whose labelled, unpacked parcel the packing queue lists: Best Buy may already have
 #: been told it shipped (gate off: tracking does not wait), the parcel still has to be packed.
-PACK_QUEUE_STATUSES: tuple[OrderStatus, ...] = (S.LABEL_CREATED, S.TRACKING_FAILED, S.SHIPPED)
+#: After the sale too: a refund (or a return) can come before an unpacked parcel was packed (gate off);
+#: the parcel is still ours to pack or to pull, in front of the packer with its status.
+PACK_QUEUE_STATUSES: tuple[OrderStatus, ...] = (S.LABEL_CREATED, S.TRACKING_FAILED, S.SHIPPED, S.PARTIALLY_REFUNDED,
+                                                S.REFUNDED, S.RETURNED)
 
 
 def packable_statuses(flags: Flags) -> tuple[OrderStatus, ...]:

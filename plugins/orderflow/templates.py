@@ -57,8 +57,15 @@ _STATUS_WORDING: dict[str, str] = {
     "shipped": "shipped",
     "canceled": "canceled",
     "refused": "canceled",
+    "canceled_by_seller": "canceled",
+    "partially_refunded": "shipped, and partly refunded",
+    "refunded": "refunded",
+    "returned": "returned",
 }
 _DEFAULT_STATUS_WORDING = "being processed"
+# Statuses past shipping or ended: no "expected to ship by" date.
+_NO_SHIP_DATE = frozenset({"shipped", "canceled", "refused", "canceled_by_seller", "partially_refunded", "refunded",
+                           "returned"})
 
 
 def placeholders(template: str) -> set[str]:
@@ -137,7 +144,7 @@ def order_context(
     url = tracking_url_template.replace("{pin}", pin) if pin else ""
 
     ship_date = ""
-    if status not in ("shipped", "canceled", "refused"):
+    if status not in _NO_SHIP_DATE:
         ship_date = _format_date(order.get("shipping_deadline"), timezone)
 
     if pin:

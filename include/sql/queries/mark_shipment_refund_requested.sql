@@ -5,6 +5,6 @@ UPDATE shipments s
        void_detail = %(detail)s, error = NULL, updated_at = now()
   FROM orders o
  WHERE s.id = %(id)s
-   AND s.status IN ('created', 'label_stored')
-   AND o.order_id = s.order_id AND o.current_status = 'canceled'
+   AND s.status = ANY(%(shipment_statuses)s)  -- lifecycle.VOIDABLE
+   AND o.order_id = s.order_id AND o.current_status = ANY(%(order_statuses)s)  -- lifecycle.ENDED
 RETURNING s.*

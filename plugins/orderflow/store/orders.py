@@ -406,7 +406,11 @@ class OrdersMixin(StoreBase):
 
     def mark_shipment_voided(self, shipment_row_id: int, *, detail: Mapping[str, Any]) -> Row | None:
         """Live shipment of a canceled order -> ``voided`` (None when it is not one any more)."""
-        return self.fetch_one("mark_shipment_voided", {"id": shipment_row_id, "detail": jsonb(dict(detail))})
+        return self.fetch_one(
+            "mark_shipment_voided",
+            {"id": shipment_row_id, "detail": jsonb(dict(detail)), "order_statuses": lifecycle.values(lifecycle.ENDED),
+             "shipment_statuses": lifecycle.values(lifecycle.VOIDABLE)},
+        )
 
     def mark_shipment_refund_requested(
         self, shipment_row_id: int, *, refund_ticket_id: str | None, detail: Mapping[str, Any]
@@ -414,7 +418,9 @@ class OrdersMixin(StoreBase):
         """Live shipment of a canceled order -> ``refund_requested`` with Canada Post's ticket id."""
         return self.fetch_one(
             "mark_shipment_refund_requested",
-            {"id": shipment_row_id, "refund_ticket_id": refund_ticket_id, "detail": jsonb(dict(detail))},
+            {"id": shipment_row_id, "refund_ticket_id": refund_ticket_id, "detail": jsonb(dict(detail)),
+             "order_statuses": lifecycle.values(lifecycle.ENDED),
+             "shipment_statuses": lifecycle.values(lifecycle.VOIDABLE)},
         )
 
     def mark_shipment_void_failed(self, shipment_row_id: int, *, error: Mapping[str, Any]) -> Row | None:
