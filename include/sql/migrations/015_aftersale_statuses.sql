@@ -1,4 +1,4 @@
--- 014: after-sale statuses (issue 13), the same as orderflow.lifecycle (tests/test_lifecycle.py).
+-- 015: after-sale statuses (issue 13), the same as orderflow.lifecycle (tests/test_lifecycle.py).
 INSERT INTO order_statuses (status, description) VALUES
     ('canceled_by_seller', 'Canceled by us at Best Buy (OR30): a unit missing or damaged, or the customer asked'),
     ('partially_refunded', 'Shipped; part of it refunded to the customer (OR28)'),
