@@ -8,15 +8,21 @@
   without the permission gets 403.
 - CSRF: the JWT cookie is ambient (SameSite=Lax only stops cross-site POSTs from most browsers), so
   every state-changing request must also carry a token that only our pages can know. The token is
-  ``<issued>.<nonce>.<HMAC(secret_key, user id | issued | nonce)>``: signed with Airflow's
-  ``[api] secret_key`` and bound to the user, so it cannot be forged, cannot be replayed by another
-  user, and needs no server-side session. It expires after ``CSRF_TOKEN_TTL``.
+  ``<issued>.<nonce>.<HMAC(csrf key, user id | issued | nonce)>``: bound to the user, so it cannot be
+  forged, cannot be replayed by another user, and needs no server-side session. It expires after
+  ``CSRF_TOKEN_TTL``. The CSRF key is orderflow's own: ``ORDERFLOW_CSRF_SECRET`` when set, else a key
+  derived from Airflow's ``[api] secret_key`` for this one purpose (HMAC with a label), so nothing
+  orderflow signs is ever a value signed with Airflow's key itself. Malformed tokens (non-ASCII
+  included) are refusals, never errors.
+- Anonymous visitors are never staff: with ``[fab] auth_role_public`` set, FAB gives every visitor
+  without a token an anonymous user holding the public role; our pages send it to the login page.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -33,6 +39,10 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 # A working shift plus margin: a page left open all day still posts; a leaked token dies overnight.
 CSRF_TOKEN_TTL = 14 * 3600
+# A token is ``<10 digits>.<16 chars>.<64 hex>``; anything much longer is not ours.
+CSRF_TOKEN_MAX_LENGTH = 200
+CSRF_SECRET_ENV = "ORDERFLOW_CSRF_SECRET"  # noqa: S105 (the variable's name)
+_CSRF_KEY_LABEL = b"orderflow staff pages: CSRF token key v1"
 
 _bearer = HTTPBearer(auto_error=False)
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -89,9 +99,20 @@ async def current_user(request: Request, bearer: HTTPAuthorizationCredentials | 
         user = await get_user(request, None, bearer)
     except HTTPException as exc:  # 401 no/expired token, 403 invalid token: both mean "log in"
         raise LoginRequired from exc
-    if user is None:
+    if user is None or _is_anonymous(user):
         raise LoginRequired
     return _staff_user(user)
+
+
+def _is_anonymous(user: Any) -> bool:
+    """FAB's public-role visitor (``[fab] auth_role_public``) or any user without an id."""
+    if getattr(user, "is_anonymous", False) is True:
+        return True
+    try:
+        user_id = user.get_id()
+    except Exception:
+        return True
+    return user_id is None or str(user_id).strip() in ("", "None")
 
 
 def login_url(request: Request) -> str:
@@ -116,12 +137,16 @@ def page_url_for_next(request: Request) -> str:
 
 # -- CSRF -----------------------------------------------------------------------------------------
 def _secret() -> bytes:
+    """orderflow's CSRF key: its own setting, else derived from ``[api] secret_key`` for this use only."""
+    own = os.environ.get(CSRF_SECRET_ENV, "")
+    if own:
+        return hashlib.sha256(b"orderflow-csrf-secret|" + own.encode()).digest()
     from airflow.configuration import conf
 
-    key = conf.get("api", "secret_key", fallback="") or conf.get("api_auth", "jwt_secret", fallback="")
+    key = conf.get("api", "secret_key", fallback="")
     if not key:
-        raise RuntimeError("[api] secret_key is not set: CSRF tokens cannot be signed")
-    return key.encode()
+        raise RuntimeError(f"neither {CSRF_SECRET_ENV} nor [api] secret_key is set: CSRF tokens cannot be signed")
+    return hmac.new(key.encode(), _CSRF_KEY_LABEL, hashlib.sha256).digest()
 
 
 def _sign(user_id: str, issued: str, nonce: str) -> str:
@@ -136,10 +161,10 @@ def issue_csrf_token(user: StaffUser) -> str:
 
 
 def csrf_token_valid(user: StaffUser, token: str | None, *, now: float | None = None) -> bool:
-    if not token or token.count(".") != 2:
-        return False
+    if not token or len(token) > CSRF_TOKEN_MAX_LENGTH or not token.isascii() or token.count(".") != 2:
+        return False  # compare_digest raises on non-ASCII text: a refusal, not a 500
     issued, nonce, signature = token.split(".")
-    if not issued.isdigit():
+    if not issued.isdigit() or not nonce or not signature:
         return False
     age = (now if now is not None else time.time()) - int(issued)
     if age < -60 or age > CSRF_TOKEN_TTL:
