@@ -95,6 +95,11 @@ class Settings:
     # A read-back that finds no manifest proves nothing this soon after a doubtful transmit (Canada
     # Post may still be making it): a new transmit only once this long has passed since the attempt.
     eod_transmit_recheck_seconds: float = 120.0
+    # No quick second purchase: after a create-shipment whose outcome is unknown (timeout, dropped
+    # connection, 5xx) no new POST for that request id until a look-up made at least this long after
+    # it has found nothing; until then the order waits for the next try or run (issue 12 item 4).
+    # It must outlast the time Canada Post may take to process a create and list it in look-ups.
+    create_recheck_seconds: float = 120.0
     # tracking / packing
     pack_verify_gate: bool = False          # off as in the seed: label_created orders ship directly
     carrier_code: str = "CPCL"              # Canada Post on Best Buy CA (SH21)

@@ -21,6 +21,8 @@ from orderflow.hooks.canadapost import (
     CanadaPostHook,
     CanadaPostPermanentError,
     CanadaPostRetryableError,
+    CanadaPostThrottledError,
+    CreateInDoubt,
     RefundRequired,
     ShipmentInfo,
     ShipmentOutcomeUnknown,
@@ -240,14 +242,41 @@ def test_a_refused_lookup_after_a_lost_answer_stays_outcome_unknown(cp, sleeps):
     assert len(cp.api_requests("POST")) == 1
 
 
-def test_5xx_after_sending_posts_again_only_after_the_lookup_proves_none(cp, sleeps):
+def test_5xx_then_an_empty_look_up_is_a_doubt_and_no_second_post(cp, sleeps):
+    """Issue 12 item 4 (this test replaces the old "5xx, empty look-up, POST again"): a 5xx may come
+    after Canada Post acted, and a look-up right after proves nothing (a create still processing, a
+    search behind). The hook stops with CreateInDoubt; the caller waits create_recheck_seconds."""
     cp.on("GET", cp.shipments_path, cp.listing())
     cp.on("POST", cp.shipments_path, cp.error(503, ("Server", "busy")), cp.info("333"))
-    info = make_hook(sleeps).create_shipment(shipment_request(), look_up_first=False)
-    assert info.shipment_id == "333"
-    assert info.adopted is False  # the look-up proved none; the second POST bought it
+    with pytest.raises(CreateInDoubt) as err:
+        make_hook(sleeps).create_shipment(shipment_request(), look_up_first=False)
+    assert isinstance(err.value, ShipmentOutcomeUnknown) and err.value.status == 503
     methods = [r.method for r in cp.api_requests()]
-    assert methods == ["POST", "GET", "POST"]
+    assert methods == ["POST", "GET"]
+
+
+@pytest.mark.parametrize("lost", ["drop", "timeout", "malformed"])
+def test_every_ambiguous_answer_with_an_empty_look_up_is_a_doubt(cp, sleeps, lost):
+    replies = {
+        "drop": Reply(drop=True),
+        "timeout": Reply(200, b"", delay=1.0),
+        "malformed": Reply(200, b'<shipment-info xmlns="x"><shipm', {"Content-Type": "text/xml"}),
+    }
+    cp.on("GET", cp.shipments_path, cp.listing())
+    cp.on("POST", cp.shipments_path, replies[lost], cp.info("334"))
+    with pytest.raises(CreateInDoubt):
+        make_hook(sleeps, timeout=(2.0, 0.3)).create_shipment(shipment_request(), look_up_first=False)
+    assert len(cp.api_requests("POST")) == 1
+
+
+def test_a_throttled_create_was_not_processed_so_it_is_posted_again(cp, sleeps):
+    """429 / "Rejected by SLM Monitor": refused before processing, so after the wait (and a look-up)
+    the hook may POST again in the same call."""
+    cp.on("GET", cp.shipments_path, cp.listing())
+    cp.on("POST", cp.shipments_path, cp.error(429, ("Server", "Rejected by SLM Monitor")), cp.info("335"))
+    info = make_hook(sleeps).create_shipment(shipment_request(), look_up_first=False)
+    assert (info.shipment_id, info.adopted) == ("335", False)
+    assert [r.method for r in cp.api_requests()] == ["POST", "GET", "POST"]
 
 
 def test_read_timeout_on_create_is_a_doubt_settled_by_lookup(cp, sleeps):
@@ -286,9 +315,10 @@ def test_lost_answer_and_failing_lookup_never_posts_twice(cp, sleeps):
 
 
 def test_create_attempts_are_bounded(cp, sleeps):
+    # Only creates Canada Post provably did not process are POSTed again (issue 12 item 4): throttled.
     cp.on("GET", cp.shipments_path, cp.listing())
-    cp.on("POST", cp.shipments_path, cp.error(500, ("Server", "x")))
-    with pytest.raises(CanadaPostRetryableError) as err:
+    cp.on("POST", cp.shipments_path, cp.error(429, ("Server", "Rejected by SLM Monitor")))
+    with pytest.raises(CanadaPostThrottledError) as err:
         make_hook(sleeps, create_attempts=2).create_shipment(shipment_request(), look_up_first=False)
     assert not isinstance(err.value, ShipmentOutcomeUnknown)  # the last look-up proved nothing was bought
     assert [r.method for r in cp.api_requests()] == ["POST", "GET", "POST", "GET"]

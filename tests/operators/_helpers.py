@@ -35,6 +35,9 @@ FAST_SETTINGS = {
     "ORDERFLOW_MAX_WORKERS": "4",
     "ORDERFLOW_BATCH_SIZE": "100",
     "ORDERFLOW_PACK_VERIFY_GATE": "false",
+    # No recheck window for the steps' general tests: after an ambiguous create the order still waits
+    # for the next try, which may POST at once. tests/operators/test_create_recheck.py sets a window.
+    "ORDERFLOW_CREATE_RECHECK_SECONDS": "0",
 }
 
 

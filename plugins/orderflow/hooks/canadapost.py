@@ -40,6 +40,7 @@ from orderflow.hooks.canadapost_errors import (
     CanadaPostPermanentError,
     CanadaPostRetryableError,
     CanadaPostThrottledError,
+    CreateInDoubt,
     RefundAlreadyRequested,
     RefundRequired,
     ShipmentOutcomeUnknown,
@@ -80,6 +81,7 @@ __all__ = [
     "CanadaPostRetryableError",
     "CanadaPostThrottledError",
     "CarrierMessage",
+    "CreateInDoubt",
     "Parcel",
     "Recipient",
     "References",
@@ -93,6 +95,7 @@ __all__ = [
     "TrackingSummary",
     "TransmitResult",
     "VoidNotFound",
+    "create_not_processed",
 ]
 
 log = logging.getLogger(__name__)
@@ -253,8 +256,12 @@ class CanadaPostHook(BaseHook):
     **Money rules.** :meth:`create_shipment` never re-POSTs blindly: after any doubtful outcome
     (timeout, dropped connection, 5xx, throttle, malformed answer) it first looks the shipment up by
     ``customer_request_id`` (contract: Get Shipments ``?requestId=``; non-contract: Get NC Shipments in a
-    time window, then each one's details matched on ``customer-ref-1/2``) and adopts what it finds;
-    it POSTs again only when the look-up proves none exists, at most ``create_attempts`` times. Reads
+    time window, then each one's details matched on ``customer-ref-1/2``) and adopts what it finds.
+    It POSTs again (at most ``create_attempts`` times) only after answers that prove the create was not
+    processed (throttled, never connected); after an ambiguous one whose look-up finds nothing it
+    raises :class:`CreateInDoubt` and never POSTs again in that call: a look-up right after proves
+    nothing (a create still processing, a search behind). The caller keeps the doubt and waits
+    ``create_recheck_seconds`` before a look-up that may allow a new POST (orderflow's shipping step). Reads
     retry freely (429/5xx/connection errors, ``Retry-After`` honoured, jittered backoff, "Rejected by
     SLM Monitor" waits ``throttle_wait`` ≥ 60 s). A void is never reported done on anything but 204.
     """
@@ -355,10 +362,13 @@ class CanadaPostHook(BaseHook):
 
         ``look_up_first`` (default) checks for an earlier purchase with this id before the first POST
         (a re-run, a dead worker). Pass False only right after inserting the ``intent`` row in the same
-        transaction run. ``since`` bounds the non-contract look-up window (default
-        ``nc_lookback_hours``). Raises :class:`CanadaPostPermanentError` for what the carrier refuses,
-        :class:`ShipmentOutcomeUnknown` when a doubt could not be settled (no second POST was made).
-        A shipment found by the look-up instead of bought by this call comes back with ``adopted=True``.
+        transaction run, or right after a look-up of your own found nothing. ``since`` bounds the
+        non-contract look-up window (default ``nc_lookback_hours``). Raises
+        :class:`CanadaPostPermanentError` for what the carrier refuses, :class:`CreateInDoubt` when an
+        ambiguous answer's look-up found nothing (wait, then look again before any new POST),
+        :class:`ShipmentOutcomeUnknown` when the look-up itself failed; in neither case was a second
+        POST made after the ambiguous one. A shipment found by a look-up instead of bought by this call
+        comes back with ``adopted=True``.
         """
         wire = self._wire()
         started = self._now()
@@ -385,8 +395,8 @@ class CanadaPostHook(BaseHook):
             except CanadaPostRetryableError as exc:
                 last = exc
                 log.warning(
-                    "create-shipment %s attempt %d: outcome unknown (%s); looking it up before any new POST",
-                    crid, attempt, exc,
+                    "create-shipment %s attempt %d: %s (%s); looking it up before any new POST",
+                    crid, attempt, "not processed" if create_not_processed(exc) else "outcome unknown", exc,
                 )
             self._sleep(self._backoff(attempt, last))
             try:
@@ -404,8 +414,16 @@ class CanadaPostHook(BaseHook):
             if found is not None:
                 log.info("adopted shipment %s for %s after a lost answer", found.shipment_id, crid)
                 return replace(found, adopted=True)
+            if not create_not_processed(last):
+                # Canada Post may have acted on it: a look-up this soon proves nothing (issue 12 item 4).
+                raise CreateInDoubt(
+                    "create-shipment outcome unknown and the look-up right after found nothing; no second "
+                    "POST was made: look it up again after create_recheck_seconds",
+                    request_id=crid, status=last.status, messages=last.messages,
+                ) from last
         assert last is not None
-        # The last look-up proved nothing was bought: a plain transient failure, safe to retry later.
+        # Every attempt was refused before processing (throttled, never connected) and the last look-up
+        # found nothing: a plain transient failure, safe to retry later.
         raise last
 
     def find_shipments(
@@ -858,6 +876,13 @@ class _NotSent(CanadaPostRetryableError):
         super().__init__(summary, **kwargs)
         self.connection_hint = ("could not connect to Canada Post (DNS, connection refused or connect timeout): "
                                 "check the Connection's host and that it is reachable from the workers")
+
+
+def create_not_processed(exc: BaseException | None) -> bool:
+    """True for a create-shipment error that proves Canada Post did not act on the POST: throttled
+    ("Rejected by SLM Monitor" / 429, refused before processing) or never sent (connect failure).
+    Anything else retryable (read timeout, dropped connection, 5xx, malformed body) is ambiguous."""
+    return isinstance(exc, CanadaPostThrottledError | _NotSent)
 
 
 def _artifact_complete(body: bytes, content_type: str) -> bool:

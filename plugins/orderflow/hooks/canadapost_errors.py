@@ -6,6 +6,7 @@
     ├── CanadaPostRetryableError            429, 5xx, 408, connection errors, timeouts, malformed bodies
     │   ├── CanadaPostThrottledError        429 or "Rejected by SLM Monitor" (wait >= 60 s)
     │   └── ShipmentOutcomeUnknown          a create-shipment whose outcome recovery could not settle
+    │       └── CreateInDoubt               ... its look-up found nothing yet: wait, then look again
     └── CanadaPostPermanentError            (also AirflowFailException: no retry can fix it)
         ├── CanadaPostAuthError             401 / 403, AAxxx codes
         ├── CanadaPostForeignLinkError      an answer linked outside the Connection's host: not followed
@@ -91,6 +92,13 @@ class CanadaPostThrottledError(CanadaPostRetryableError):
 class ShipmentOutcomeUnknown(CanadaPostRetryableError):
     """A create-shipment may or may not have bought a label and recovery could not tell within its
     bounds. Leave the ``intent`` row; the next run looks the id up again before any POST."""
+
+
+class CreateInDoubt(ShipmentOutcomeUnknown):
+    """A create-shipment's answer was ambiguous (timeout, dropped connection, 5xx, malformed body) and
+    the look-up right after found nothing. That proves nothing yet: Canada Post may still be
+    processing the create, or its search may lag. No second POST was made; the caller waits
+    ``create_recheck_seconds`` (a setting) before a look-up that finding nothing allows a new POST."""
 
 
 class CanadaPostPermanentError(CanadaPostError, AirflowFailException):

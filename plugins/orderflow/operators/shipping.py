@@ -16,10 +16,14 @@ The exactly-once protocol (design.md), one package per order, ``customer_request
 1. Commit a ``shipments`` row with status ``intent`` *before* calling Canada Post.
 2. Create the shipment with that id. A row just inserted goes straight to the POST; the hook itself
    never re-POSTs after a doubtful answer (timeout, dropped connection, 5xx) without first looking
-   the id up at Canada Post and adopting what it finds.
+   the id up at Canada Post and adopting what it finds, and after an ambiguous answer whose look-up
+   finds nothing it makes no second POST at all (``CreateInDoubt``).
 3. A row found in ``intent`` when the step reaches it (a worker killed between Canada Post's answer
    and our commit, a retry, a re-run): ``find_shipments(customer_request_id=...)`` first; adopt what
-   exists; create only when Canada Post holds none.
+   exists; create only when Canada Post holds none *and* that look-up was made at least
+   ``create_recheck_seconds`` after the last create that may have been processed
+   (``shipments.create_doubt_at``, see ``operators/create_recheck.py``); until then the order waits
+   (``waiting``, not ``label_failed``) for the next try or run.
 4. Download the label, validate it (PDF with the PIN in its text), store it under the label directory
    as ``<order_id>/<customer_request_id>.pdf`` with its sha256.
 5. Mark the shipment and record ``label_created`` (detail: ids, PIN, price, sha256, and how the
@@ -49,6 +53,7 @@ from orderflow.operators.base import (
     connection_failure,
     error_detail,
 )
+from orderflow.operators.create_recheck import CreateGate
 from orderflow.operators.end_of_day import daily_group_request
 
 (INPUT,) = lifecycle.SHIPPING_INPUT
@@ -278,43 +283,33 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
                 weight_kg=plan.weight_kg, dimensions_cm=plan.dimensions,
             )
         fresh_intent = bool(row.get("inserted")) and how_found == "new"
-        info = None
-        outcome = "created"
-        posting = False  # only a refusal of our own POST proves Canada Post holds nothing
+        # Find or create under the recheck window (operators/create_recheck.py): no new POST after an
+        # ambiguous one until a look-up made CREATE_RECHECK_SECONDS after it has found nothing.
+        gate = CreateGate(cp, self.store, recheck_seconds=self.settings.create_recheck_seconds,
+                          count_call=self.result.count_call, log=self.log)
         try:
-            if not fresh_intent:
-                # An intent from an earlier try: Canada Post may hold the shipment already.
-                found = cp.find_shipments(customer_request_id=crid)
-                self.result.count_call("CP_find")
-                if found:
-                    info = found[0]
-                    outcome = "adopted: found at Canada Post by customer_request_id"
-                    if len(found) > 1:
-                        self.log.error("%s: %d shipments at Canada Post: %s", crid, len(found),
-                                       [f.shipment_id for f in found])
-            if info is None:
-                # Just inserted, or just proven absent: no second look-up before this POST.
-                request = daily_group_request(self.store, self.settings, cp.config, request, crid)
-                posting = True
-                info = cp.create_shipment(request, look_up_first=False)
-                self.result.count_call("CP_create")
-                if info.adopted:
-                    # The POST's answer was lost (timeout, dropped connection, 5xx after acting) and the
-                    # hook's look-up found the shipment that POST bought: say so in the history.
-                    outcome = "adopted: found at Canada Post after a lost create answer"
+            obtained = gate.obtain(
+                request, fresh_intent=fresh_intent, doubt_at=row.get("create_doubt_at"),
+                # right before each create POST: the group of its mailing day (end of day, daily groups)
+                prepare=lambda r: daily_group_request(self.store, self.settings, cp.config, r, crid),
+            )
         except Exception as exc:
             kind = classify_api_error(exc)
             if kind == "config":
                 raise connection_failure("shipping", "Canada Post", self.canadapost_conn_id, exc) from exc
             if kind == "permanent":
                 detail = error_detail(exc)
-                if posting and getattr(exc, "status", None) == 400:
+                if gate.posted and getattr(exc, "status", None) == 400:
                     # The create itself was refused: Canada Post holds nothing for this id. (A refused
                     # look-up proves nothing: the intent stays, and the re-attempt looks up again.)
                     self.store.mark_shipment_failed(crid, error=detail)
                 raise _PermanentOrderError("Canada Post refused the shipment", customer_request_id=crid,
                                            **detail) from exc
             self.result.record_transient(order_id, f"create-shipment {crid}: {exc}")
+            return None, "created"
+        info, outcome = obtained.info, obtained.outcome
+        if info is None:
+            self.result.record_waiting(order_id, obtained.waiting or f"create of {crid} in doubt")
             return None, outcome
         if not info.tracking_pin or not info.label_link:
             # Money may be spent: keep the intent; a person looks at what Canada Post answered.

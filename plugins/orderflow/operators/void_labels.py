@@ -130,18 +130,20 @@ class VoidCanceledLabelsOperator(OrderStepOperator):
         """An ``intent`` (a worker died between Canada Post's answer and our commit, or before the
         POST): look its request id up. Found: adopt it (``created``) and void it like any other.
         Nothing: mark it ``failed`` (abandoned), so the row no longer stands for money. A look-up
-        proves nothing too soon after a create (Canada Post may still be processing it): until
-        ``create_recheck_seconds`` have passed since the intent's last attempt the row waits."""
-        from datetime import UTC, datetime
-
+        proves nothing too soon after a create (Canada Post may still be processing it, or its search
+        may lag): a look-up finding nothing settles the row only when made ``create_recheck_seconds``
+        after the intent's last create that may have been processed (``create_doubt_at``, DB clock,
+        read before the look-up); until then the row waits. A shipment found is adopted at once."""
         crid = row["customer_request_id"]
-        recheck = float(getattr(self.settings, "create_recheck_seconds", 0) or 0)
-        age = (datetime.now(UTC) - row["updated_at"]).total_seconds()
-        if age < recheck:
-            self.result.record_waiting(crid, f"intent {age:.0f} s old: looked up once {recheck:.0f} s have passed")
-            return None
+        recheck = float(self.settings.create_recheck_seconds)
+        doubt = self.store.create_doubt(crid)
         found = self.canadapost.find_shipments(customer_request_id=crid)
         self.result.count_call("CP_find")
+        if not found and doubt.pending and (doubt.age_seconds or 0.0) < recheck:
+            self.result.record_waiting(
+                crid, f"create in doubt since {doubt.age_seconds:.0f} s: nothing found yet; settled by a "
+                      f"look-up {recheck:.0f} s after it")
+            return None
         if not found:
             reason = ("abandoned: nothing at Canada Post for this request id (the order is canceled; no "
                       "label was bought)")

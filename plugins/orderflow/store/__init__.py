@@ -15,15 +15,18 @@ from orderflow.store.messaging import MessagingMixin
 from orderflow.store.money import MoneyIntentsMixin, OpenIntentExists
 from orderflow.store.orders import OrdersMixin, StaleStatus, Transition, UpsertedOrder
 from orderflow.store.packing import PackingMixin
+from orderflow.store.shipment_doubt import CreateDoubt, ShipmentDoubtMixin
 
 
 class OrderStore(
-    OrdersMixin, MessagingMixin, InboxMixin, PackingMixin, CarrierLookupsMixin, MoneyIntentsMixin, ManifestsMixin
+    OrdersMixin, MessagingMixin, InboxMixin, PackingMixin, CarrierLookupsMixin, MoneyIntentsMixin, ManifestsMixin,
+    ShipmentDoubtMixin,
 ):
     """All SQL access of orderflow. Build with OrderStore(dsn) or OrderStore.from_conn_id()."""
 
 
 __all__ = [
+    "CreateDoubt",
     "OpenIntentExists",
     "OrderStore",
     "Row",
