@@ -190,3 +190,13 @@ def test_bad_rate_limit_text_is_a_clear_error(sb, monkeypatch):
     _canadapost(monkeypatch, sb, "xml", extra=extra)
     with pytest.raises(ValueError, match="rate_limits must be a JSON object"):
         CanadaPostHook().config  # noqa: B018
+
+
+def test_canadapost_portal_test_after_a_secret_change_asks_for_a_new_token(sb, monkeypatch):
+    """A token cached from the right secret must not make a test with a wrong one pass (one api-server
+    process tests both, one after the other)."""
+    _canadapost(monkeypatch, sb, "portal")
+    assert _test(CanadaPostHook())[0]
+    _canadapost(monkeypatch, sb, "portal", password="changed-secret")
+    ok, message = _test(CanadaPostHook())
+    assert not ok and message.startswith("Canada Post refused the credentials"), message

@@ -271,8 +271,9 @@ class CanadaPostHook(BaseHook):
     conn_type = "canadapost"
     hook_name = "Canada Post"
 
-    # Portal tokens per process, keyed by (token URL, client id): one token serves every hook instance.
-    _tokens: ClassVar[dict[tuple[str, str], _Token]] = {}
+    # Portal tokens per process, keyed by (token URL, client id, a hash of the secret): one token serves every hook
+    # instance of those credentials.
+    _tokens: ClassVar[dict[tuple[str, str, str], _Token]] = {}
     _tokens_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(
@@ -572,6 +573,8 @@ class CanadaPostHook(BaseHook):
         policy, self.retry_policy = self.retry_policy, QUICK_RETRY
         try:
             wire = self._wire()
+            if self.config.api == "portal":
+                self._invalidate_token()  # the test proves the token request itself
             if wire.contract:
                 self._get(wire.list_by_request_id("orderflow-connection-test"), wire.parse_list)
             else:
@@ -797,9 +800,11 @@ class CanadaPostHook(BaseHook):
     # portal tokens
     # ----------------------------------------------------------------------------------------
 
-    def _token_key(self) -> tuple[str, str]:
+    def _token_key(self) -> tuple[str, str, str]:
+        # The secret's hash is part of the key: a token issued for the old secret must not answer for a
+        # changed one (the connection test of a wrong secret would pass on the cached token).
         config = self._load_config()
-        return (config.token_url, config.login)
+        return (config.token_url, config.login, hashlib.sha256(config.password.encode()).hexdigest()[:16])
 
     def _invalidate_token(self) -> None:
         with self._tokens_lock:

@@ -9,6 +9,11 @@ fields) without importing the hook. The form stores every ``conn-fields`` value 
 extras, so ``AIRFLOW_CONN_*`` variables and JSON extras written by hand keep working, and the hooks
 read one format. An empty field may arrive as ``null``; the hooks treat ``null`` as "not set".
 
+**Port is shown on purpose.** Airflow 3.3.2's UI tests a saved connection from the list's "Test"
+button with ``port = Number(null) = 0``, and the API refuses (HTTP 400, "host or port differs from the
+stored connection") when the stored port is empty. A connection whose port is set (443 for the real
+APIs) tests fine; the hooks ignore the port when the Base URL names one.
+
 Data only (no imports): every Airflow process loads provider info at start-up.
 """
 
@@ -17,6 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 _STR = ["string", "null"]
+# Shown (not hidden) because Airflow 3.3.2's list "Test" button needs a stored port (see the module doc).
+PORT_LABEL = "Port (443; needed by the Test button)"
 
 
 def _field(label: str, description: str, section: str, schema_type: list[str] | None = None,
@@ -51,10 +58,11 @@ MIRAKL_CONNECTION_TYPE: dict[str, Any] = {
     "hook-name": "Best Buy Marketplace (Mirakl)",
     "connection-type": "mirakl",
     "ui-field-behaviour": {
-        "hidden-fields": ["schema", "login", "port"],
-        "relabeling": {"host": "Base URL", "password": "Shop API key"},
+        "hidden-fields": ["schema", "login"],
+        "relabeling": {"host": "Base URL", "password": "Shop API key", "port": PORT_LABEL},
         "placeholders": {
             "host": "https://marketplace.bestbuy.ca",
+            "port": "443",
             "password": "API key from the seller back office (My user > API Key)",
         },
     },
@@ -159,15 +167,17 @@ CANADAPOST_CONNECTION_TYPE: dict[str, Any] = {
     "hook-name": "Canada Post",
     "connection-type": "canadapost",
     "ui-field-behaviour": {
-        "hidden-fields": ["schema", "port"],
+        "hidden-fields": ["schema"],
         "relabeling": {
             "host": "Base URL",
+            "port": PORT_LABEL,
             "login": "API user / client id",
             "password": "API password / client secret",
         },
         "placeholders": {
             "host": "https://api.canadapost-postescanada.ca/prod/devportal-portaildesdeveloppeurs/ "
             "or https://soa-gw.canadapost.ca",
+            "port": "443",
             "login": "Portal client id, or the XML gateway API key's user part",
             "password": "Portal client secret, or the XML gateway API key's password part",
         },
