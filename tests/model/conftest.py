@@ -50,6 +50,9 @@ def model_world(pg_server, tmp_path_factory) -> Iterator[object]:
                 mp.setenv(key, value)
             mp.setenv("ORDERFLOW_ACCEPTANCE_POLL_ATTEMPTS", "2")
             mp.setenv("ORDERFLOW_MAX_WORKERS", "3")
+            # The recheck window must outlast the "hidden 3 s" fault (FAST_SETTINGS has none): a look-up
+            # this long after an ambiguous create may conclude "nothing there" (issue 12 item 4).
+            mp.setenv("ORDERFLOW_CREATE_RECHECK_SECONDS", "5")
             connect(sb, mp, "xml")
             store = OrderStore(url)
             store.upsert_products(catalog_rows())
