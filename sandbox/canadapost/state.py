@@ -382,12 +382,14 @@ class Store:
         group_id: str | None = None,
         no_manifest_date: dt.date | None = None,
         window: tuple[dt.datetime, dt.datetime] | None = None,
+        include_hidden: bool = False,
     ) -> list[Shipment]:
         """Active shipments matching every given filter, oldest first.
 
         Voided shipments are gone for the gateway (404 on get), so they are not found either:
         crash recovery by customer-request-id must never adopt a voided label. Shipments under the
-        visibility-delay fault are not found until their ``visible_at``.
+        visibility-delay fault are not found until their ``visible_at`` (the API's look-ups); Canada
+        Post's own work on a group (``include_hidden``: transmit) sees them.
         """
         with self.lock:
             now = self.now()
@@ -401,7 +403,7 @@ class Store:
             for sh in candidates:
                 if sh.kind != kind or not sh.active or not same_customer(sh.mailed_by, mailed_by):
                     continue
-                if not sh.visible(now):
+                if not include_hidden and not sh.visible(now):
                     continue
                 if mobo is not None and not same_customer(sh.mobo, mobo):
                     continue
@@ -497,7 +499,7 @@ class Store:
         with self.lock:
             picked = [
                 sh
-                for sh in self.search(CONTRACT, mailed_by, mobo)
+                for sh in self.search(CONTRACT, mailed_by, mobo, include_hidden=True)
                 if sh.group_id in group_ids and sh.status == CREATED and sh.shipment_id not in excluded
             ]
             if not picked:

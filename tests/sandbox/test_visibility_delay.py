@@ -141,3 +141,13 @@ def test_fault_options_are_validated_and_parse_from_the_cli() -> None:
         FaultSpec.from_dict({"visibility_delay_rate": 2})
     with pytest.raises(ValueError, match="visibility_delay_seconds"):
         FaultSpec.from_dict({"visibility_delay_rate": 1, "visibility_delay_seconds": -1})
+
+
+def test_a_hidden_shipment_is_still_transmitted_with_its_group(cp, xml) -> None:
+    """Only the look-ups lag: Canada Post's own work on a group (transmit) includes the shipment."""
+    service, _ = cp
+    _hide_next_create(cp)
+    hidden = links(xml.create_ok(shipment_xml("HIDE-T", group_id="GT")))["self"].get("href", "").rsplit("/", 1)[1]
+    seen = links(xml.create_ok(shipment_xml("SEEN-T", group_id="GT")))["self"].get("href", "").rsplit("/", 1)[1]
+    assert xml.transmit("GT").status_code == 200
+    assert {service.store.shipments[i].status for i in (hidden, seen)} == {"transmitted"}
