@@ -82,19 +82,19 @@ def _fernet_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
-def sandbox_connections() -> dict[str, str]:
+def sandbox_connections(mirakl_url: str | None = None, canadapost_url: str | None = None) -> dict[str, str]:
     """AIRFLOW_CONN_* values pointing the hooks at the sandbox, with its documented credentials."""
     from sandbox import testing as sandbox_defaults
 
     mirakl = {
         "conn_type": "mirakl",
-        "host": f"http://127.0.0.1:{MIRAKL_PORT}",
+        "host": mirakl_url or f"http://127.0.0.1:{MIRAKL_PORT}",
         "password": sandbox_defaults.DEFAULT_MIRAKL_API_KEY,
         "extra": {"shop_id": sandbox_defaults.DEFAULT_SHOP_ID},
     }
     canadapost = {
         "conn_type": "canadapost",
-        "host": f"http://127.0.0.1:{CANADAPOST_PORT}",
+        "host": canadapost_url or f"http://127.0.0.1:{CANADAPOST_PORT}",
         "login": sandbox_defaults.DEFAULT_CANADAPOST_USER,
         "password": sandbox_defaults.DEFAULT_CANADAPOST_PASSWORD,
         "extra": {
@@ -106,6 +106,20 @@ def sandbox_connections() -> dict[str, str]:
         "AIRFLOW_CONN_MIRAKL_DEFAULT": json.dumps(mirakl),
         "AIRFLOW_CONN_CANADAPOST_DEFAULT": json.dumps(canadapost),
     }
+
+
+# The demo's Best Buy: 20 orders waiting at start, then 2 new orders and 1 customer message a minute.
+DEMO_SANDBOX_ARGS: tuple[str, ...] = ("--orders", "20", "--order-rate", "2", "--message-rate", "1")
+
+
+def sandbox_command(py: str, *, mirakl_port: int = MIRAKL_PORT, canadapost_port: int = CANADAPOST_PORT,
+                    state_file: Path | None = STATE / "sandbox.json") -> list[str]:
+    """The sandbox servers as `make run` starts them (tests/tools start the same with free ports)."""
+    args = [py, "-m", "sandbox", "serve", "--host", "127.0.0.1",
+            "--mirakl-port", str(mirakl_port), "--canadapost-port", str(canadapost_port), *DEMO_SANDBOX_ARGS]
+    if state_file is not None:
+        args += ["--state", str(state_file)]
+    return args
 
 
 def airflow_env(server: pg.Server, orderflow_db: str, airflow_db: str, keys: dict[str, str]) -> dict[str, str]:
@@ -213,19 +227,7 @@ def main() -> int:
     children: list[tuple[str, subprocess.Popen]] = []
     if USE_SANDBOX:
         run_step([py, "-m", "orderflow.setup", "seed-catalog"], env, "loading the demo catalog into products")
-        children.append(
-            (
-                "sandbox",
-                start(
-                    "sandbox",
-                    [py, "-m", "sandbox", "serve", "--host", "127.0.0.1",
-                     "--mirakl-port", str(MIRAKL_PORT), "--canadapost-port", str(CANADAPOST_PORT),
-                     "--orders", "20", "--state", str(STATE / "sandbox.json"),
-                     "--order-rate", "2", "--message-rate", "1"],
-                    env,
-                ),
-            )
-        )
+        children.append(("sandbox", start("sandbox", sandbox_command(py), env)))
     for component in ("api-server", "scheduler", "dag-processor", "triggerer"):
         args = [airflow, component]
         if component == "api-server":
