@@ -486,6 +486,11 @@ class Probe:
     setup: str = ""  # run first in the same transaction, untimed (e.g. SET LOCAL jit = off)
 
 
+# The task try a claim names (migration 017), and no ended try to take claims from.
+CLAIM_TRY = {"dag_id": "orderflow_core", "run_id": "bench", "task_id": "bench", "map_index": -1, "try_number": 1,
+             "ended_owners": [], "ended_tries": []}
+
+
 def _named(name: str) -> str:
     from orderflow.sql import query
 
@@ -518,11 +523,11 @@ def probes(conn: Any) -> list[Probe]:
         status("orders_in_status: shipped (96% of orders)", "shipped"),
         Probe("claim_orders: pending_acceptance x100", _named("claim_orders"),
               {"statuses": ["pending_acceptance"], "step": "acceptance", "owner": "bench", "limit": 100, "ttl": 1800,
-               "require_packed": False, "packed_statuses": ["packed"], "shard": 0, "shards": 1},
+               "require_packed": False, "packed_statuses": ["packed"], "shard": 0, "shards": 1, **CLAIM_TRY},
               "status", STATUS_TARGET_MS, write=True, source="claim_orders.sql"),
         Probe("claim_orders: accepted x100", _named("claim_orders"),
               {"statuses": ["accepted"], "step": "shipping", "owner": "bench", "limit": 100, "ttl": 1800,
-               "require_packed": False, "packed_statuses": ["packed"], "shard": 0, "shards": 1},
+               "require_packed": False, "packed_statuses": ["packed"], "shard": 0, "shards": 1, **CLAIM_TRY},
               "status", STATUS_TARGET_MS, write=True, source="claim_orders.sql"),
         Probe("orders_failed_by_run (task retry)", _named("orders_failed_by_run"),
               {"run_id": run[0], "actor": run[1], "status": "label_failed", "shard": 0, "shards": 1}, "status",

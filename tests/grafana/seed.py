@@ -15,6 +15,8 @@ NEAR_DEADLINE_2H = {"P-RISK", "LC-RISK"}  # within 2 hours of the accept / ship 
 OVERDUE_THREAD = "thread-overdue"
 WAITING_THREAD = "thread-fresh"
 AIRFLOW_TEST_DAG = "orderflow_core_grafana_test"
+# A live claim left by a shipping try stopped from outside (and an expired one, not held any more).
+HELD_BY = "orderflow_core/scheduled__stopped/shipping.buy_labels"
 AIRFLOW_TASKS = ["ingest.fetch_orders", "acceptance.accept_orders", "shipping.buy_labels",
                  "tracking.confirm_shipping", "messaging.sync_threads"]
 
@@ -100,6 +102,16 @@ def seed_orders(cur, now: datetime) -> None:
     # Closed without shipping.
     add_order(cur, "CX-1", now - 50 * H, [("pending_acceptance", now - 50 * H, {}), ("canceled", now - 49 * H, {})])
     add_order(cur, "RF-1", now - 50 * H, [("refused", now - 50 * H, {})])
+
+    # Claims: ACC-OK held for 30 minutes by a stopped try; LC-RISK's claim expired a minute ago.
+    for order_id, since, expires in (("ACC-OK", now - H / 2, now + H / 3), ("LC-RISK", now - H, now - H / 60)):
+        cur.execute(
+            """INSERT INTO order_claims (order_id, step, claimed_by, claimed_at, expires_at,
+                                         dag_id, run_id, task_id, map_index, try_number)
+               VALUES (%s, 'shipping', %s, %s, %s, 'orderflow_core', 'scheduled__stopped', 'shipping.buy_labels',
+                       -1, 1)""",
+            (order_id, HELD_BY, since, expires),
+        )
 
 
 def _message(cur, conversation_id: int, sender: str, at: datetime, *, auto: bool = False,

@@ -203,6 +203,14 @@ def test_time_in_each_step_and_label_spend(now, order_conn):
     assert spend["spend"] == Decimal("154.25")  # 12.50 + ... + 19.50 + 15.25 + 11.00; the voided label is not spend
 
 
+def test_held_orders_show_who_holds_them_and_since_when(now, order_conn):
+    rows = _table(_panel("orders", "Orders held by claims"), now, order_conn, ORDER_ROLE)
+    assert [(r["order"], r["status"], r["step"], r["held by"], r["try"]) for r in rows] == [
+        ("ACC-OK", "accepted", "shipping", seed.HELD_BY, "1")]  # the expired claim holds nothing
+    assert rows[0]["since"] == now - seed.H / 2 and rows[0]["minutes held"] >= 30
+    assert rows[0]["expires"] == now + seed.H / 3
+
+
 def test_customer_service_reply_targets_and_response_times(now, order_conn):
     waiting = _table(_panel("customer_service", "Conversations needing a reply"), now, order_conn, ORDER_ROLE)
     assert [r["thread"] for r in waiting] == [seed.OVERDUE_THREAD, seed.WAITING_THREAD]

@@ -6,7 +6,7 @@ import time
 
 import psycopg2
 
-from orderflow.store import OrderStore
+from orderflow.store import ClaimTry, OrderStore
 
 
 def test_concurrent_threads_never_claim_the_same_order(store, new_order, fresh_db):
@@ -131,3 +131,36 @@ def test_a_shard_reattempts_and_voids_only_its_own_orders(store, new_order):
         assert {shard_of[r["order_id"]] for r in rows} <= {shard}
         seen.extend(r["order_id"] for r in rows)
     assert sorted(seen) == sorted(ids)
+
+
+def test_a_claim_names_its_try_and_an_ended_try_frees_only_its_own_claims(store, new_order, fresh_db):
+    a, b, c = new_order(), new_order(), new_order()
+    killed = ClaimTry("orderflow_core", "scheduled__1", "acceptance.accept_orders", -1, 1)
+    owner = "orderflow_core/scheduled__1/acceptance.accept_orders"
+    assert store.claim_orders("pending_acceptance", step="acceptance", owner=owner, limit=2, ttl_seconds=3600,
+                              holder=killed) == sorted([a, b])
+    (holder,) = store.claim_holders("pending_acceptance", owner="someone-else")
+    assert {k: holder[k] for k in ("claimed_by", "dag_id", "run_id", "task_id", "map_index", "try_number",
+                                   "orders")} == {
+        "claimed_by": owner, "dag_id": "orderflow_core", "run_id": "scheduled__1",
+        "task_id": "acceptance.accept_orders", "map_index": -1, "try_number": 1, "orders": 2}
+    assert store.claim_holders("pending_acceptance", owner=owner) == []  # never one's own
+    held = {r["order_id"]: r for r in store.held_orders()}
+    assert set(held) == {a, b} and held[a]["claimed_by"] == owner and held[a]["status"] == "pending_acceptance"
+    assert held[a]["claimed_at"] <= held[a]["expires_at"]
+
+    # The same task instance's next try claims the third order (try 2, same owner).
+    retry = ClaimTry("orderflow_core", "scheduled__1", "acceptance.accept_orders", -1, 2)
+    assert store.claim_orders("pending_acceptance", step="acceptance", owner=owner, limit=5, holder=retry) == [c]
+
+    # Another run, told that try 1 has ended, takes try 1's orders but not try 2's.
+    assert store.claim_orders("pending_acceptance", step="acceptance", owner="other", limit=5) == []
+    assert store.claim_orders("pending_acceptance", step="acceptance", owner="other", limit=5,
+                              ended_tries=[(owner, 1)]) == sorted([a, b])
+    assert store.claim_orders("pending_acceptance", step="acceptance", owner="third", limit=5,
+                              ended_tries=[("other", 1), ("nobody", 9)]) == []
+    # Claims taken outside a task (no try recorded) only expire.
+    assert store.release_owner_claims("other") == 2
+    assert store.claim_orders("pending_acceptance", step="acceptance", owner="tool", limit=5) == sorted([a, b])
+    assert store.claim_orders("pending_acceptance", step="acceptance", owner="x", limit=5,
+                              ended_tries=[("tool", 1000)]) == []

@@ -177,7 +177,7 @@ class OrderStepOperator(BaseOperator):
     # -- set up per execution (never at parse time) --------------------------------------------
     def _prepare(self, context: Mapping[str, Any]) -> None:
         from orderflow.settings import Settings
-        from orderflow.store import OrderStore
+        from orderflow.store import ClaimTry, OrderStore
 
         self.settings: Settings = Settings.load()
         # Worker threads each hold a connection for a call's duration (shipping also holds one
@@ -192,6 +192,10 @@ class OrderStepOperator(BaseOperator):
         # One owner per task instance (a shard is one): its next try takes back exactly its own claims.
         self.claim_owner: str = f"{self.dag_id}/{self.run_id}/{self.task_id}" + (
             f"#{self.shard}" if self.shards > 1 else "")
+        map_index = getattr(ti, "map_index", None)
+        self.claim_try = ClaimTry(self.dag_id, self.run_id, self.task_id,
+                                  -1 if map_index is None else int(map_index), self.try_number)
+        self._ti = ti
         self.result = StepResult(self.step)
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -270,11 +274,28 @@ class OrderStepOperator(BaseOperator):
                 require_packed=require_packed,
                 shard=self.shard,
                 shards=self.shards,
+                holder=self.claim_try,
+                ended_tries=self.ended_claim_tries(status),
             )
             if not ids:
                 return
             self.log.info("claimed %d %s order(s)", len(ids), status)
             yield ids
+
+    def ended_claim_tries(self, status: str | Sequence[str]) -> list[tuple[str, int]]:
+        """``(owner, try_number)`` of the tries holding orders in `status` that Airflow shows ended
+        (failed, stopped, killed, zombie): their claims are free now, not at their expiry."""
+        from orderflow.operators.claim_tries import ended_tries, task_states
+
+        holders = self.store.claim_holders(status, owner=self.claim_owner)
+        if not holders:
+            return []
+        ended = ended_tries(holders, task_states(self._ti, holders))
+        for owner, try_number, state in ended:
+            held = next(h["orders"] for h in holders if h["claimed_by"] == owner)
+            self.log.warning("taking %d order(s) claimed by %s try %d: Airflow shows that task instance %s",
+                             held, owner, try_number, state)
+        return [(owner, try_number) for owner, try_number, _ in ended]
 
     # -- history --------------------------------------------------------------------------------
     def detail(self, **values: Any) -> dict[str, Any]:

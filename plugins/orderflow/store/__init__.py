@@ -9,6 +9,7 @@ from __future__ import annotations
 from orderflow.lifecycle import TransitionRefused
 from orderflow.store.base import Row, StoreBase, dsn_from_airflow, jsonb
 from orderflow.store.carrier_lookups import CarrierLookupsMixin
+from orderflow.store.claims import ClaimsMixin, ClaimTry
 from orderflow.store.inbox import InboxMixin
 from orderflow.store.manifests import ManifestsMixin
 from orderflow.store.messaging import MessagingMixin
@@ -19,13 +20,14 @@ from orderflow.store.shipment_doubt import CreateDoubt, ShipmentDoubtMixin
 
 
 class OrderStore(
-    OrdersMixin, MessagingMixin, InboxMixin, PackingMixin, CarrierLookupsMixin, MoneyIntentsMixin, ManifestsMixin,
-    ShipmentDoubtMixin,
+    OrdersMixin, ClaimsMixin, MessagingMixin, InboxMixin, PackingMixin, CarrierLookupsMixin, MoneyIntentsMixin,
+    ManifestsMixin, ShipmentDoubtMixin,
 ):
     """All SQL access of orderflow. Build with OrderStore(dsn) or OrderStore.from_conn_id()."""
 
 
 __all__ = [
+    "ClaimTry",
     "CreateDoubt",
     "OpenIntentExists",
     "OrderStore",

@@ -192,40 +192,6 @@ class OrdersMixin(StoreBase):
         rows = self.fetch_all("find_order_by_code", {"code": code.strip()})
         return rows[0]["order_id"] if len(rows) == 1 else None
 
-    # -- claims ---------------------------------------------------------------------------
-    def claim_orders(
-        self, status: str | Sequence[str], *, step: str, owner: str, limit: int = 100, ttl_seconds: float = 900,
-        require_packed: bool = False, shard: int = 0, shards: int = 1,
-    ) -> list[str]:
-        """Lease up to `limit` orders in `status` (one or several) to `owner`; overlapping runs get
-        disjoint sets. ``require_packed``: only orders whose labelled parcels are all packed.
-        ``shard`` of ``shards``: only the orders of that shard (``order_shard()``, migration 014)."""
-        statuses = [status] if isinstance(status, str) else [str(s) for s in status]
-        rows = self.fetch_all(
-            "claim_orders",
-            {"statuses": statuses, "step": step, "owner": owner, "limit": limit, "ttl": ttl_seconds,
-             "require_packed": require_packed, "packed_statuses": [str(lifecycle.S.PACKED)],
-             "shard": shard, "shards": shards},
-        )
-        return sorted(r["order_id"] for r in rows)
-
-    def release_claims(self, order_ids: Iterable[str], *, owner: str) -> int:
-        ids = list(order_ids)
-        if not ids:
-            return 0
-        return self.execute("release_claims", {"owner": owner, "order_ids": ids})
-
-    def release_owner_claims(self, owner: str) -> int:
-        """Drop every claim `owner` holds (a task instance starting again takes back its own leases)."""
-        return self.execute("release_owner_claims", {"owner": owner})
-
-    def claimed_by_others(self, order_ids: Sequence[str], *, owner: str) -> dict[str, Row]:
-        """Orders of `order_ids` with a live claim held by someone other than `owner`."""
-        if not order_ids:
-            return {}
-        rows = self.fetch_all("live_claims_of_others", {"order_ids": list(order_ids), "owner": owner})
-        return {r["order_id"]: r for r in rows}
-
     # -- status history -------------------------------------------------------------------
     def record_transition(
         self,
