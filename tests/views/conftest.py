@@ -3,6 +3,7 @@ Airflow API app (with our plugin mounted by Airflow's plugin manager) and data b
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -196,9 +197,11 @@ def make_order(views_store) -> Callable[..., str]:
             label_dir = Path(settings().resolved_label_dir)
             label_dir.mkdir(parents=True, exist_ok=True)
             path = label_dir / f"{order_id}-1.pdf"
-            path.write_bytes(_minimal_pdf(f"PIN {pin}  order {order_id}"))
+            pdf = _minimal_pdf(f"PIN {pin}  order {order_id}")
+            path.write_bytes(pdf)
             views_store.mark_label_stored(
-                request_id, label_path=str(path), label_sha256="0" * 64, label_content_type="application/pdf"
+                request_id, label_path=str(path), label_sha256=hashlib.sha256(pdf).hexdigest(),
+                label_content_type="application/pdf",
             )
             views_store.record_transition(order_id, "label_created", actor="test")
         if status == "packed":

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from orderflow import lifecycle
 from orderflow.store import OrderStore
 from orderflow.store.packing import MAX_BARCODE_LENGTH, PackingRefused, PackProgress
 from orderflow.views.common import base_path, get_store, render, settings, utcnow
+from orderflow.views.label_download import label_response
 from orderflow.views.resources import PACKING_OVERRIDE, PACKING_STATION, WRITE
 from orderflow.views.security import StaffUser, require
 
@@ -113,28 +113,7 @@ def label_pdf(order_id: str, shipment_id: int, user: Reader, store: Store) -> Re
     label = next((s for s in store.pack_label_shipments(order_id) if s["id"] == shipment_id), None)
     if label is None:
         return JSONResponse({"error": "no stored label for this order and shipment"}, status_code=404)
-    path = _label_file(label["label_path"])
-    if path is None:
-        return JSONResponse({"error": "the label file is missing from the label store"}, status_code=404)
-    return FileResponse(
-        path,
-        media_type=label.get("label_content_type") or "application/pdf",
-        headers={"Cache-Control": "no-store", "Content-Disposition": f'inline; filename="label-{shipment_id}.pdf"'},
-    )
-
-
-def _label_file(label_path: str | None) -> Path | None:
-    """The stored label file, only if it is inside the label directory (a row is not a path license)."""
-    if not label_path:
-        return None
-    root = Path(settings().resolved_label_dir).resolve()
-    candidate = Path(label_path)
-    if not candidate.is_absolute():
-        candidate = root / candidate
-    candidate = candidate.resolve()
-    if not candidate.is_relative_to(root) or not candidate.is_file():
-        return None
-    return candidate
+    return label_response(order_id, label, settings().resolved_label_dir)
 
 
 # -- actions (JSON, called by packing.js) ---------------------------------------------------------
