@@ -9,6 +9,8 @@ Sections (``--only`` takes their names, comma-separated):
   ``api_efficiency`` (calls per order per step and endpoint, from the sandbox call log) and
   ``memory`` (peak RSS of the process running the tasks).
 - ``limits``: label buying against Canada Post's and Mirakl's limits, client limits configured to match.
+- ``lookups``: calls per non-contract look-up (doubt) at 10, 100 and 1,000 shipments a day, before and
+  after the look-up cache (``nc_lookups``).
 
 Benchmarks report; they never fail on a time. Targets are printed beside the measured values.
 The table goes to stdout, the numbers to ``bench/results/<date>-<host>.json``.
@@ -33,6 +35,7 @@ TITLES = {
     "api_efficiency": "API efficiency (sandbox call log)",
     "limits": "Against the limits",
     "memory": "Memory",
+    "nc_lookups": "Non-contract look-ups: calls per doubt",
 }
 # What each runnable part fills.
 PARTS = {
@@ -41,9 +44,11 @@ PARTS = {
     "baseline": ("baseline",),
     "pipeline": ("pipeline", "api_efficiency", "memory"),
     "limits": ("limits",),
+    "lookups": ("nc_lookups",),
 }
 QUICK = {"orders": 20, "db_orders": 5_000, "db_history": 25_000, "repeat": 3, "startup_runs": 1,
-         "baseline_sample": 5, "limits_seconds": 5, "limits_orders": 10, "alt_workers": 0}
+         "baseline_sample": 5, "limits_seconds": 5, "limits_orders": 10, "alt_workers": 0,
+         "lookups_rates": "10"}
 
 
 def log(message: str) -> None:
@@ -68,6 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="ORDERFLOW_MAX_WORKERS for the pipeline (default: the product's setting)")
     p.add_argument("--alt-workers", type=int, default=32,
                    help="also run the pipeline with ORDERFLOW_MAX_WORKERS=this (0: skip; default 32)")
+    p.add_argument("--lookups-rates", default="10,100,1000",
+                   help="shipments a day the look-up benchmark measures at (default 10,100,1000)")
     p.add_argument("--only", default="", help=f"comma-separated parts to run: {', '.join(PARTS)}")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of every part in about a minute")
     p.add_argument("--keep-db", action="store_true", help="keep the scale database afterwards")
@@ -145,11 +152,18 @@ def main(argv: list[str] | None = None) -> int:
         mod.run(sections["limits"], seconds=args.limits_seconds, orders=args.limits_orders,
                 latency_ms=args.latency_ms, log=log)
 
+    def lookups() -> None:
+        from bench import nc_lookups as mod
+
+        rates = tuple(int(r) for r in args.lookups_rates.split(",") if r.strip())
+        mod.run(sections["nc_lookups"], rates=rates, log=log)
+
     # Cheap parts first; the baseline before the pipeline (the pipeline prints the ratio).
     part("startup", startup)
     part("baseline", baseline)
     part("pipeline", pipeline)
     part("limits", limits)
+    part("lookups", lookups)
     part("db_scale", db_scale)
 
     ordered = [sections[name] for name in SECTIONS]

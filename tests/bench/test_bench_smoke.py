@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SECTIONS = {"db_scale", "startup", "baseline", "pipeline", "api_efficiency", "limits", "memory"}
+SECTIONS = {"db_scale", "startup", "baseline", "pipeline", "api_efficiency", "limits", "memory", "nc_lookups"}
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comp
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "plugins"), str(REPO)]))
     cmd = [sys.executable, "-m", "bench", "--quick", "--results-dir", str(out), "--explain-dir", str(out / "explain")]
     with subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as p:
-        stdout, stderr = p.communicate(timeout=280)
+        stdout, stderr = p.communicate(timeout=400)
     proc = subprocess.CompletedProcess(cmd, p.returncode, stdout, stderr)
     proc.pid = p.pid  # type: ignore[attr-defined]  (the bench names its throwaway databases after it)
     return proc, out
