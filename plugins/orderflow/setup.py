@@ -12,7 +12,9 @@ All are idempotent: the run command and compose's init call them on every start.
 Roles (FAB auth manager; Admin is given every permission below too):
 - Packer: the Packing Station (read, and edit = scan/pack/print), plus what Airflow's UI needs to
   show the plugin entry (Plugins read + menu) and its home page (Website read).
-- Agent: the same for Customer Service.
+- Agent: the same for Customer Service, plus Seller Cancelation and Refunds (issue 13).
+- Packer also holds Seller Cancelation (a unit missing or damaged at the table).
+- Receiver: the Returns page and Refunds (mail-in returns are refunded there).
 - Pack Supervisor: only "Packing Override" (edit): packing an order with units not scanned. Given
   alongside Packer to the people allowed to make that call.
 Re-running ``roles`` converges each of these roles to exactly its list (extra permissions added by
@@ -27,7 +29,14 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from orderflow.views.resources import CUSTOMER_SERVICE, PACKING_OVERRIDE, PACKING_STATION
+from orderflow.views.resources import (
+    CUSTOMER_SERVICE,
+    PACKING_OVERRIDE,
+    PACKING_STATION,
+    REFUNDS,
+    RETURNS,
+    SELLER_CANCELATION,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +51,15 @@ _AIRFLOW_UI: tuple[tuple[str, str], ...] = (
     (MENU_ACCESS, "Plugins"),    # the Plugins entry in the navigation
 )
 
+_SELLER_CANCEL: tuple[tuple[str, str], ...] = ((CAN_READ, SELLER_CANCELATION), (CAN_EDIT, SELLER_CANCELATION))
+_REFUNDS: tuple[tuple[str, str], ...] = ((CAN_READ, REFUNDS), (CAN_EDIT, REFUNDS))
+
 ROLE_PERMISSIONS: dict[str, tuple[tuple[str, str], ...]] = {
-    "Packer": ((CAN_READ, PACKING_STATION), (CAN_EDIT, PACKING_STATION), *_AIRFLOW_UI),
-    "Agent": ((CAN_READ, CUSTOMER_SERVICE), (CAN_EDIT, CUSTOMER_SERVICE), *_AIRFLOW_UI),
+    "Packer": ((CAN_READ, PACKING_STATION), (CAN_EDIT, PACKING_STATION), *_SELLER_CANCEL, *_AIRFLOW_UI),
+    "Agent": ((CAN_READ, CUSTOMER_SERVICE), (CAN_EDIT, CUSTOMER_SERVICE), *_SELLER_CANCEL, *_REFUNDS,
+              *_AIRFLOW_UI),
+    # Returns (issue 13): receives, judges and refunds mail-in returns; a Packer may also hold it.
+    "Receiver": ((CAN_READ, RETURNS), (CAN_EDIT, RETURNS), *_REFUNDS, *_AIRFLOW_UI),
     "Pack Supervisor": ((CAN_EDIT, PACKING_OVERRIDE),),
 }
 
@@ -55,6 +70,10 @@ ADMIN_EXTRA: tuple[tuple[str, str], ...] = (
     (CAN_EDIT, PACKING_OVERRIDE),
     (CAN_READ, CUSTOMER_SERVICE),
     (CAN_EDIT, CUSTOMER_SERVICE),
+    *_SELLER_CANCEL,
+    *_REFUNDS,
+    (CAN_READ, RETURNS),
+    (CAN_EDIT, RETURNS),
 )
 
 

@@ -21,6 +21,7 @@ STAFF: dict[str, tuple[list[str], str, str]] = {
     "packer": (["Packer"], "Pat", "Packer"),
     "supervisor": (["Packer", "Pack Supervisor"], "Sam", "Supervisor"),
     "agent": (["Agent"], "Alex", "Agent"),
+    "receiver": (["Receiver"], "Riley", "Receiver"),
     "outsider": (["Outsider"], "Olly", "Outsider"),
 }
 

@@ -37,6 +37,10 @@ def resource_of(path: str) -> str:
         return "packing"
     if path.startswith("/orderflow/inbox"):
         return "inbox"
+    if path.startswith("/orderflow/aftersale"):
+        return "refund" if "/refund" in path else "cancel"
+    if path.startswith("/orderflow/returns"):
+        return "returns"
     return "static"
 
 
@@ -83,9 +87,10 @@ def test_an_invalid_token_is_treated_as_logged_out(airflow_app):
 @pytest.mark.parametrize(
     ("username", "allowed"),
     [
-        ("packer", {"packing", "static"}),
-        ("supervisor", {"packing", "static"}),
-        ("agent", {"inbox", "static"}),
+        ("packer", {"packing", "static", "cancel"}),
+        ("supervisor", {"packing", "static", "cancel"}),
+        ("agent", {"inbox", "static", "cancel", "refund"}),
+        ("receiver", {"static", "refund", "returns"}),
         ("outsider", set()),
     ],
 )
@@ -190,8 +195,12 @@ def test_setup_roles_gives_each_role_exactly_its_permissions(staff_users):
         admin = {(p.action.name, p.resource.name) for p in sm.find_role("Admin").permissions}
     assert first == second
     ui = {("can_read", "Website"), ("can_read", "Plugins"), ("menu_access", "Plugins")}
-    assert set(first["Packer"]) == {("can_read", "Packing Station"), ("can_edit", "Packing Station")} | ui
-    assert set(first["Agent"]) == {("can_read", "Customer Service"), ("can_edit", "Customer Service")} | ui
+    cancel = {("can_read", "Seller Cancelation"), ("can_edit", "Seller Cancelation")}
+    refunds = {("can_read", "Refunds"), ("can_edit", "Refunds")}
+    assert set(first["Packer"]) == {("can_read", "Packing Station"), ("can_edit", "Packing Station")} | cancel | ui
+    assert set(first["Agent"]) == ({("can_read", "Customer Service"), ("can_edit", "Customer Service")} | cancel
+                                   | refunds | ui)
+    assert set(first["Receiver"]) == {("can_read", "Returns"), ("can_edit", "Returns")} | refunds | ui
     assert set(first["Pack Supervisor"]) == {("can_edit", "Packing Override")}
     assert set(setup.ADMIN_EXTRA) <= admin
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from orderflow.views.resources import CUSTOMER_SERVICE, PACKING_STATION
+from orderflow.views.resources import CUSTOMER_SERVICE, PACKING_STATION, REFUNDS, RETURNS, SELLER_CANCELATION
 
 # Static files served by name only (never a path from the request).
 STATIC_FILES: dict[str, str] = {
@@ -26,13 +26,14 @@ def create_app() -> Any:
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
-    from orderflow.views import inbox, packing
+    from orderflow.views import aftersale, inbox, packing
     from orderflow.views.common import STATIC_DIR, render
     from orderflow.views.security import CsrfRejected, Forbidden, LoginRequired, login_url, require_any
 
     fastapi_app = FastAPI(title="orderflow staff pages", docs_url=None, redoc_url=None, openapi_url=None)
     fastapi_app.include_router(packing.router)
     fastapi_app.include_router(inbox.router)
+    fastapi_app.include_router(aftersale.router)
 
     def wants_json(request: Request) -> bool:
         if "application/json" in request.headers.get("accept", ""):
@@ -70,7 +71,7 @@ def create_app() -> Any:
             return JSONResponse({"error": message}, status_code=422)
         return render(request, "error.html", {"title": "Invalid input", "message": message}, status_code=422)
 
-    static_user = Depends(require_any(PACKING_STATION, CUSTOMER_SERVICE))
+    static_user = Depends(require_any(PACKING_STATION, CUSTOMER_SERVICE, RETURNS, REFUNDS, SELLER_CANCELATION))
 
     @fastapi_app.get("/static/{name}", name="static", dependencies=[static_user])
     def static(name: str) -> Response:

@@ -133,5 +133,17 @@ def duration_text(seconds: float) -> str:
     return f"{minutes} min"
 
 
+def after_sale(status: str | None) -> dict[str, bool]:
+    """Which after-sale actions (issue 13) an order in ``status`` offers: the pages' links."""
+    from orderflow import lifecycle
+
+    try:
+        current = lifecycle.OrderStatus(status) if status else None
+    except ValueError:
+        current = None
+    return {"cancel": current in lifecycle.SELLER_CANCELABLE, "refund": current in lifecycle.REFUNDABLE}
+
+
+_env.globals["after_sale"] = after_sale
 _env.filters["local_time"] = local_time
 _env.filters["duration"] = duration_text

@@ -7,6 +7,10 @@ PACKING_STATION = "Packing Station"
 # Separate from the station itself: packing an order with a unit not scanned is a supervisor's call.
 PACKING_OVERRIDE = "Packing Override"
 CUSTOMER_SERVICE = "Customer Service"
+# After the sale (issue 13): each money-moving page has its own permission.
+SELLER_CANCELATION = "Seller Cancelation"  # cancel lines before shipping (Packer, Agent)
+REFUNDS = "Refunds"  # refund shipped lines (Agent, Receiver for mail-in returns)
+RETURNS = "Returns"  # the Returns page (Receiver)
 
 # Methods passed to is_authorized_custom_view; the FAB auth manager maps them to its actions.
 READ = "GET"    # can_read
