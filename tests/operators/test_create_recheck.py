@@ -38,7 +38,7 @@ def env(request, fresh_db, monkeypatch, tmp_path) -> Iterator[Env]:
     with running_sandbox(seed=47, debit_delay=0.0) as sb:
         e = make_env(fresh_db, monkeypatch, tmp_path, sb, api=api)
         if not contract:
-            connect(sb, monkeypatch, api, contract_id="", group_id="none")
+            connect(sb, monkeypatch, api, contract_id="", group_id="none", refund_email="refunds@example.ca")
         monkeypatch.setenv("ORDERFLOW_CREATE_RECHECK_SECONDS", str(RECHECK_SECONDS))
         e.contract = contract  # type: ignore[attr-defined]
         yield e
@@ -214,3 +214,37 @@ def test_the_doubt_survives_a_worker_killed_during_the_create(env: Env) -> None:
     assert later["recorded"] == {"label_created": 1}
     assert posts(env) == 0 and len(bought(env, order_id)) == 1
     assert env.store.history(order_id)[-1]["detail"]["adopted"] is True
+
+
+def test_the_void_step_waits_out_the_window_before_calling_an_intent_abandoned(env: Env) -> None:
+    """Best Buy cancels an order whose create is in doubt (bought, hidden from look-ups): an empty
+    look-up inside the window must not settle the intent as "nothing bought" (the label would stay
+    paid); once the shipment is listed, the void step voids (or has refunded) it."""
+    import requests
+
+    from orderflow.operators import VoidCanceledLabelsOperator
+
+    (order_id,) = ready_to_ship(env, 1)
+    env.sb.set_faults("canadapost", create_endpoint(env), drop_rate=1, visibility_delay_rate=1,
+                      visibility_delay_seconds=30, count=1)
+    assert_waiting(env, run(BuyLabelsOperator, run_id="scheduled__r1", task_id=TASK), order_id)
+    requests.post(f"{env.sb.mirakl_url}/__admin/cancel", json={"order_id": order_id}, timeout=5).raise_for_status()
+    run(IngestOrdersOperator, run_id="manual__c", task_id="ingest.fetch_orders")
+    assert env.statuses()[order_id] == "canceled"
+
+    waiting = run(VoidCanceledLabelsOperator, run_id="manual__v1", task_id="shipping.void_canceled_labels")
+
+    assert waiting["waiting"] == 1 and not waiting["recorded"], waiting
+    (row,) = env.store.shipments_for_order(order_id)
+    assert row["status"] == "intent"  # still stands for money: Canada Post holds a label
+
+    # Listed now (inside the window: a look-up that finds it settles at once). Less than a tracking
+    # step: a scanned non-contract parcel could not be refunded.
+    env.sb.advance(31)
+    run(VoidCanceledLabelsOperator, run_id="manual__v2", task_id="shipping.void_canceled_labels")
+
+    (row,) = env.store.shipments_for_order(order_id)
+    (shipment_id,) = bought(env, order_id)
+    assert row["shipment_id"] == shipment_id and row["status"] in ("voided", "refund_requested")
+    sh = env.sb.canadapost.store.shipments[shipment_id]
+    assert sh.status == "voided" or sh.refund is not None
