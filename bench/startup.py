@@ -38,9 +38,9 @@ import json, sys, time
 import airflow
 from airflow.plugins_manager import AirflowPlugin
 t0 = time.perf_counter()
-import orderflow_plugin
+import orderflow.plugin  # what Airflow imports, from the entry point or from plugins/orderflow_plugin.py
 elapsed = time.perf_counter() - t0
-print(json.dumps({"seconds": elapsed, "plugin": orderflow_plugin.OrderflowPlugin.name}))
+print(json.dumps({"seconds": elapsed, "plugin": orderflow.plugin.OrderflowPlugin.name}))
 """
 
 

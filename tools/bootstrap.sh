@@ -16,8 +16,12 @@ fi
 if [ -n "$UV" ]; then
   [ -x .venv/bin/python ] || "$UV" venv -q --python "$PYTHON" .venv
   "$UV" pip sync -q --python .venv/bin/python requirements.txt
+  # This checkout itself, editable: Airflow then sees the orderflow provider (typed connection forms) and
+  # plugin entry points, as in a seller's install of the wheel. The code stays at plugins/orderflow.
+  "$UV" pip install -q --python .venv/bin/python --no-deps -e .
 else
   [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
 fi
 echo "[orderflow] .venv ready ($(.venv/bin/python --version))"

@@ -144,6 +144,8 @@ def airflow_env(server: pg.Server, orderflow_db: str, airflow_db: str, keys: dic
             "AIRFLOW_CONN_ORDERFLOW_DB": server.url(orderflow_db),
             "ORDERFLOW_DATABASE_URL": server.url(orderflow_db),
             "ORDERFLOW_LABEL_DIR": str(STATE / "labels"),
+            # The connection form's Test button (Airflow disables it by default): on for this machine's demo.
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
             "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)]),
         }
     )

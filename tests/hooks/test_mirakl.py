@@ -512,48 +512,6 @@ def test_api_key_is_registered_with_the_secrets_masker(hook, scripted_server):
     assert fx.API_KEY not in str(redact(f"key={fx.API_KEY}"))
 
 
-def test_connection_type_info_registers_the_form_through_a_provider_entry_point(tmp_path):
-    """Airflow 3.3 takes connection form fields only from providers (an installed distribution with an
-    ``apache_airflow_provider`` entry point), not from plugins. Prove CONNECTION_TYPE_INFO is a valid
-    ``connection-types`` entry by registering it the way a packaged provider would (fresh process)."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    site = tmp_path / "site"
-    dist = site / "orderflow_conn_probe-0.1.dist-info"
-    dist.mkdir(parents=True)
-    (site / "orderflow_conn_probe.py").write_text(
-        "def get_provider_info():\n"
-        "    from orderflow.hooks.mirakl import CONNECTION_TYPE_INFO\n"
-        "    return {'package-name': 'orderflow-conn-probe', 'name': 'orderflow', 'description': 'probe',\n"
-        "            'versions': ['0.1'], 'connection-types': [CONNECTION_TYPE_INFO]}\n"
-    )
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: orderflow-conn-probe\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text(
-        "[apache_airflow_provider]\nprovider_info=orderflow_conn_probe:get_provider_info\n"
-    )
-    plugins = Path(__file__).resolve().parents[2] / "plugins"
-    script = (
-        "from airflow.providers_manager import ProvidersManager\n"
-        "pm = ProvidersManager()\n"
-        "hook = pm.hooks['mirakl']\n"
-        "print(hook.hook_class_name, hook.connection_testable)\n"
-        "print(sorted(k for k in pm.connection_form_widgets if k.startswith('extra__mirakl__')))\n"
-        "print(pm.field_behaviours['mirakl']['relabeling']['password'])\n"
-    )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(plugins)]), "AIRFLOW_HOME": str(tmp_path)}
-    out = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120, check=True
-    ).stdout.splitlines()
-    assert out[-3:] == [
-        "orderflow.hooks.mirakl.MiraklHook True",
-        "['extra__mirakl__rate_limits', 'extra__mirakl__shop_id', 'extra__mirakl__timeout']",
-        "Shop API key",
-    ]
-
-
 def test_a_write_builder_that_does_not_say_idempotent_is_not_retried_after_an_ambiguous_failure(
     hook, scripted_server
 ):

@@ -250,7 +250,7 @@ def test_login_through_the_fab_form_sets_the_cookie_our_pages_accept(airflow_app
 def test_importing_the_plugin_is_cheap():
     """Every Airflow process imports plugins; ours must not pull in FastAPI or build the app."""
     code = (
-        "import sys, time; import airflow.plugins_manager; t = time.perf_counter(); import orderflow_plugin; "
+        "import sys, time; import airflow.plugins_manager; t = time.perf_counter(); import orderflow.plugin; "
         "dt = time.perf_counter() - t; "
         "print(dt, 'fastapi.routing' in sys.modules and 'orderflow.views.packing' in sys.modules)"
     )
