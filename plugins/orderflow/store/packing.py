@@ -27,6 +27,18 @@ OVERRIDE = "override"
 MAX_BARCODE_LENGTH = 64
 
 
+def barcode_hint(code: str | None) -> str:
+    """What the station shows of a barcode: a short suffix (``…4538``), never the whole code.
+
+    Enough to tell two boxes of one order apart; not enough to type: the packer has to scan the box
+    to verify it (a typed code counts as a scan, so a code on the screen would verify anything)."""
+    code = (code or "").strip()
+    if not code or code.startswith("("):  # "(no barcode)" of an override
+        return code
+    keep = 4 if len(code) >= 8 else len(code) // 3
+    return "…" + code[len(code) - keep:] if keep else "…"
+
+
 class PackingRefused(RuntimeError):
     """The order cannot be packed now (wrong status, nothing to pack...); nothing was written."""
 
@@ -106,7 +118,7 @@ class PackProgress:
                     "components": [
                         {
                             "component_id": c.component_id,
-                            "barcode": c.barcode,
+                            "barcode_hint": barcode_hint(c.barcode),
                             "expected": c.expected,
                             "counted": min(c.counted, c.expected),
                         }
@@ -389,7 +401,7 @@ class PackingMixin(StoreBase):
         if known is not None:
             return (
                 WRONG_ITEM,
-                f"Wrong item: {known['name']} ({code}) is not in this order. Not counted.",
+                f"Wrong item: {known['name']} ({barcode_hint(code)}) is not in this order. Not counted.",
                 None,
                 {"catalog_sku": known["sku"]},
             )

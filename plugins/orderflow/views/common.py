@@ -13,6 +13,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from orderflow.store.packing import barcode_hint
 from orderflow.views.security import StaffUser, issue_csrf_token
 
 if TYPE_CHECKING:
@@ -147,3 +148,4 @@ def after_sale(status: str | None) -> dict[str, bool]:
 _env.globals["after_sale"] = after_sale
 _env.filters["local_time"] = local_time
 _env.filters["duration"] = duration_text
+_env.filters["barcode_hint"] = barcode_hint

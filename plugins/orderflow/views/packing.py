@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from orderflow import lifecycle
 from orderflow.store import OrderStore
-from orderflow.store.packing import MAX_BARCODE_LENGTH, PackingRefused, PackProgress
+from orderflow.store.packing import MAX_BARCODE_LENGTH, PackingRefused, PackProgress, barcode_hint
 from orderflow.views.common import base_path, get_store, render, settings, utcnow
 from orderflow.views.label_download import label_response
 from orderflow.views.resources import PACKING_OVERRIDE, PACKING_STATION, WRITE
@@ -149,7 +149,7 @@ def post_scans(order_id: str, batch: ScanBatch, user: Writer, store: Store) -> J
     return JSONResponse(
         {
             "results": [
-                {"id": o.client_id, "code": o.barcode, "result": o.result, "ok": o.counted,
+                {"id": o.client_id, "code": barcode_hint(o.barcode), "result": o.result, "ok": o.counted,
                  "message": o.message, "replayed": o.replayed}
                 for o in outcomes
             ],
