@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orderflow.hooks.canadapost_model import References, ShipmentDetails, ShipmentInfo
-from orderflow.hooks.canadapost_nc_lookup import NothingSeen, SeenInMemory, find_by_reference
+from orderflow.hooks.canadapost_nc_lookup import NothingSeen, SeenInMemory, find_by_reference, remember_created
 
 BASE = "https://ct.soa-gw.canadapost.ca/rs/0001234567/ncshipment/"
 
@@ -116,3 +116,20 @@ def test_memory_never_changes_what_a_look_up_finds_and_reads_each_shipment_in_fu
         assert [i.shipment_id for i in with_memory] == [i.shipment_id for i in without]
         assert with_memory == without
     assert remembering.reads["details"] == len(remembering.crids)
+
+
+def test_a_created_shipment_is_remembered_and_a_broken_memory_never_fails_the_purchase() -> None:
+    carrier = Carrier(["A-1", "B-1"])
+    seen = SeenInMemory()
+    info = carrier.read_info(f"{BASE}101")
+    assert info is not None
+    remember_created(seen, References("B", "B-1"), info)
+    carrier.reads.clear()
+    assert [i.shipment_id for i in carrier.find("B-1", seen)] == ["101"]
+    assert carrier.reads == {"info": 2, "details": 1}  # A read in full once; B, remembered, only re-read
+
+    class Broken(SeenInMemory):
+        def remember(self, shipments):
+            raise OSError("database gone")
+
+    remember_created(Broken(), References("B", "B-1"), info)  # logs, does not raise

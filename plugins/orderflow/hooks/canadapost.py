@@ -390,6 +390,8 @@ class CanadaPostHook(BaseHook):
                 log.info(
                     "created shipment %s for %s (pin %s)", info.shipment_id, crid, info.tracking_pin
                 )
+                if not wire.contract:  # what we just bought, a later look-up need not read
+                    nclookup.remember_created(self.nc_seen, cpxml.nc_references(request), info)
                 return info
             except CanadaPostPermanentError:
                 raise

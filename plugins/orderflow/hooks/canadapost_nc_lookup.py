@@ -11,7 +11,8 @@ is kept by a :class:`SeenShipments` source (the order database in production, se
 ``orderflow.operators.carrier_cache``) and each later look-up reads only the listed shipments it has
 not seen. The cost of a doubt is then one list call, two GETs per *new* shipment in the window, and
 one GET for a remembered shipment that carries our id (read again so that a shipment gone since, or
-voided, is never adopted).
+voided, is never adopted). A shipment the hook bought itself is remembered from the create answer
+(:func:`remember_created`): only shipments bought elsewhere, or whose answer was lost, are ever read.
 
 Pure: no HTTP here. :func:`find_by_reference` takes the listed items and two read callbacks from the
 hook (``CanadaPostHook._find_nc``), which owns the I/O, the retries and the rate limits.
@@ -19,12 +20,15 @@ hook (``CanadaPostHook._find_nc``), which owns the I/O, the retries and the rate
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from orderflow.hooks.canadapost_model import ShipmentDetails, ShipmentInfo
+from orderflow.hooks.canadapost_model import References, ShipmentDetails, ShipmentInfo
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,22 @@ def seen_from(href: str, info: ShipmentInfo, details: ShipmentDetails) -> SeenSh
         customer_ref_2=details.references.customer_ref_2,
         links=dict(info.links),
     )
+
+
+def remember_created(seen: SeenShipments, references: References, info: ShipmentInfo) -> None:
+    """Keep a shipment this process just bought (its create answer, the references we sent), so that
+    no later look-up reads it. Never fails the purchase: a memory that cannot be written only costs
+    the two GETs a later look-up then makes."""
+    if not info.self_link:
+        return
+    record = SeenShipment(href=info.self_link, shipment_id=info.shipment_id, tracking_pin=info.tracking_pin,
+                          customer_ref_1=references.customer_ref_1, customer_ref_2=references.customer_ref_2,
+                          links=dict(info.links))
+    try:
+        seen.remember([record])
+    except Exception:
+        log.warning("could not remember shipment %s; a later look-up will read it", info.shipment_id,
+                    exc_info=True)
 
 
 #: Reads one listed shipment; None when it is gone (404) or no longer a usable label (voided).
