@@ -2,6 +2,11 @@
 Variables (orderflow_*) when running inside Airflow, else the defaults below, which run the
 sandbox demo unchanged.
 
+The settings in ``ENV_ONLY`` change security and come from the environment only, never from
+Variables (any Op user can edit those in the UI): the tracking URL template (sent to customers), the
+pack-verify gate (whether a parcel ships unverified) and the label folder (what the packing station
+serves files from).
+
 Secrets and endpoints are not settings: they live in Airflow Connections only
 (`orderflow_db`, `mirakl_default`, `canadapost_default`).
 """
@@ -13,6 +18,8 @@ import os
 from dataclasses import dataclass, field, fields
 from datetime import time
 from typing import Any
+
+ENV_ONLY: frozenset[str] = frozenset({"tracking_url_template", "pack_verify_gate", "label_dir"})
 
 
 def _airflow_variable(name: str) -> str | None:
@@ -124,7 +131,7 @@ class Settings:
         for f in fields(cls):
             default = getattr(defaults, f.name)
             raw = os.environ.get(f"ORDERFLOW_{f.name.upper()}")
-            if raw is None:
+            if raw is None and f.name not in ENV_ONLY:
                 raw = _airflow_variable(f"orderflow_{f.name}")
             if raw is not None and raw != "":
                 values[f.name] = _coerce(raw, default)
