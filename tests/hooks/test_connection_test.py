@@ -171,7 +171,7 @@ def test_typed_form_values_and_empty_fields_are_read(sb, monkeypatch):
     config = CanadaPostHook().config
     assert config.api == "portal"  # null = from the host (a sandbox host is not soa-gw)
     assert config.shipper.mobo == config.shipper.customer_number and config.shipper.encoding == "PDF"
-    assert config.group_strategy == "none" and config.nc_lookback_hours == 24
+    assert config.group_strategy == "daily" and config.nc_lookback_hours == 24  # the default
     assert config.rate_limits["A"] == 100 and config.rate_limits["create"] == 20
     assert config.language == "en-CA"
 

@@ -182,6 +182,9 @@ def test_add_connection_shows_typed_forms_and_test_reports_success_then_a_wrong_
     expect(dialog.get_by_text("Login", exact=True)).to_have_count(0)
     dialog.get_by_text("Best Buy shop", exact=True).click()
     expect(dialog.get_by_text("Shop id", exact=True)).to_be_visible()
+    dialog.get_by_text("Limits", exact=True).click()
+    expect(dialog.get_by_text("Rate limits (calls per minute)", exact=True)).to_be_visible()
+    expect(dialog.get_by_text("Read timeout (seconds)", exact=True)).to_be_visible()
     _shot(page, "connection-form-mirakl")
     dialog.get_by_role("button", name="Close").click()
 

@@ -132,9 +132,10 @@ CANADAPOST_CONN_FIELDS: dict[str, Any] = {
     ),
     "group_id": _field(
         "Group strategy",
-        "Contract shipping only. Empty or none = each shipment transmitted at once (no manifest to forget; "
-        "such shipments can only be refunded, not voided); daily = one group per day (Eastern date), to be "
-        "transmitted by the end-of-day step; any other value is used as the group id literally.",
+        "Contract shipping only. Empty or daily = each label joins the group of its mailing day, which the "
+        "end-of-day DAG transmits; none = each shipment transmitted at once (no manifest; such shipments can "
+        "only be refunded, not voided); any other value is used as the group id literally (transmitting it is "
+        "then yours).",
         _LABELS,
     ),
     "rate_limits": _field(
