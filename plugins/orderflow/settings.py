@@ -123,6 +123,10 @@ class Settings:
     auto_reply_only_outside_business_hours: bool = False
     auto_reply_first_contact_only: bool = False
     auto_reply_template: str = "auto_ack"
+    # An inbox reply whose M12 attempt may have reached Best Buy (timeout, dropped answer, 5xx) is
+    # sent again only when a read-back of the thread (M10) made at least this long after that attempt
+    # does not show it (orderflow.replies); until then the page says it is being checked.
+    reply_recheck_seconds: float = 30.0
 
     @classmethod
     def load(cls) -> Settings:

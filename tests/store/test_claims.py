@@ -145,9 +145,9 @@ def test_a_claim_names_its_try_and_an_ended_try_frees_only_its_own_claims(store,
         "claimed_by": owner, "dag_id": "orderflow_core", "run_id": "scheduled__1",
         "task_id": "acceptance.accept_orders", "map_index": -1, "try_number": 1, "orders": 2}
     assert store.claim_holders("pending_acceptance", owner=owner) == []  # never one's own
-    with store.transaction() as cur:
-        cur.execute("SELECT order_id, claimed_by, map_index, try_number FROM order_claims ORDER BY order_id")
-        assert [tuple(r.values()) for r in cur.fetchall()] == [(o, owner, -1, 1) for o in sorted([a, b])]
+    held = {r["order_id"]: r for r in store.held_orders()}
+    assert set(held) == {a, b} and held[a]["claimed_by"] == owner and held[a]["status"] == "pending_acceptance"
+    assert held[a]["claimed_at"] <= held[a]["expires_at"]
 
     # The same task instance's next try claims the third order (try 2, same owner).
     retry = ClaimTry("orderflow_core", "scheduled__1", "acceptance.accept_orders", -1, 2)

@@ -10,10 +10,6 @@ from tests.views.conftest import sync_sandbox_thread
 CANARY = "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\">"
 
 
-def _csrf(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
 def test_list_puts_waiting_conversations_first_with_age_against_the_target(client_for, make_conversation):
     answered = make_conversation(["Thanks, all good"], waiting_for=None, customer_name="Ann Answered")
     old = make_conversation(["Where is it?"], waiting_for=timedelta(days=6), customer_name="Olga Oldest")
@@ -96,7 +92,7 @@ def test_reply_goes_through_mirakl_and_clears_needs_reply(client_for, mirakl_env
     body = "Hello, your order is on its way. <b>not markup</b>"
     resp = agent.post(
         f"/orderflow/inbox/conversations/{conversation_id}/reply",
-        data={"csrf_token": _csrf(page.text), "body": body, "template_name": "where_is_my_order"},
+        data={**_form(page.text), "body": body, "template_name": "where_is_my_order"},
     )
     assert resp.status_code == 303, resp.text[:1000]
     m12 = [c for c in sandbox.calls("mirakl", since=since) if c.endpoint == "M12"]
@@ -122,14 +118,14 @@ def test_a_failed_send_keeps_the_typed_text_and_changes_nothing(client_for, mira
     conversation_id = sync_sandbox_thread(views_store, sandbox, thread_id)
     agent = client_for("agent")
     page = agent.get(f"/orderflow/inbox/conversations/{conversation_id}")
-    sandbox.set_faults("mirakl", "M12", error_rate=1.0, error_statuses=[500], count=1)
+    sandbox.set_faults("mirakl", "M12", error_rate=1.0, error_statuses=[400], count=1)
     typed = "A carefully typed answer that must not be lost & <kept>."
     resp = agent.post(
         f"/orderflow/inbox/conversations/{conversation_id}/reply",
-        data={"csrf_token": _csrf(page.text), "body": typed},
+        data={**_form(page.text), "body": typed},
     )
     assert resp.status_code == 502
-    assert "Best Buy did not accept the reply" in resp.text
+    assert "Not sent: Best Buy refused the reply (HTTP 400)" in resp.text
     assert "A carefully typed answer that must not be lost &amp; &lt;kept&gt;." in resp.text  # in the textarea
     with views_sql.cursor() as cur:
         cur.execute("SELECT count(*) FROM messages WHERE conversation_id = %s AND sender_type = 'SHOP'",
@@ -138,6 +134,10 @@ def test_a_failed_send_keeps_the_typed_text_and_changes_nothing(client_for, mira
         cur.execute("SELECT human_reply_needed_since IS NOT NULL FROM conversations WHERE conversation_id = %s",
                     (conversation_id,))
         assert cur.fetchone()[0] is True
+    # The agent leaves and comes back: the text (and its key) is still there, with what happened.
+    back = agent.get(f"/orderflow/inbox/conversations/{conversation_id}").text
+    assert "A carefully typed answer that must not be lost &amp; &lt;kept&gt;." in back
+    assert "Not sent" in back and _form(back)["reply_key"] == _form(resp.text)["reply_key"]
 
 
 def test_too_short_reply_is_refused_with_the_text_kept(client_for, make_conversation):
@@ -145,5 +145,76 @@ def test_too_short_reply_is_refused_with_the_text_kept(client_for, make_conversa
     agent = client_for("agent")
     page = agent.get(f"/orderflow/inbox/conversations/{conversation_id}")
     resp = agent.post(f"/orderflow/inbox/conversations/{conversation_id}/reply",
-                      data={"csrf_token": _csrf(page.text), "body": " k "})
+                      data={**_form(page.text), "body": " k "})
     assert resp.status_code == 400 and "too short" in resp.text
+
+
+# -- issue 12 item 5: replies exactly once; issue 16 item 3: no server text on the page ------------------
+def _form(html: str) -> dict[str, str]:
+    """The reply form's hidden fields as the page rendered them (what a browser resubmits)."""
+    form = html[html.index('id="reply-form"'):]
+    form = form[: form.index("</form>")]
+    hidden = re.finditer(r'<input type="hidden" name="([a-z_]+)"[^>]*value="([^"]*)"', form)
+    return {m.group(1): m.group(2) for m in hidden}
+
+
+def _shop_messages(sandbox, thread_id: str, body: str) -> int:
+    with sandbox.mirakl.lock:
+        messages = list(sandbox.mirakl.threads[thread_id]["messages"])
+    return sum(1 for m in messages if m["from"]["type"] == "SHOP_USER" and m["body"] == body)
+
+
+def test_a_dropped_answer_then_a_resubmit_sends_the_customer_one_message(client_for, mirakl_env, views_store,
+                                                                         views_sql):
+    sandbox = mirakl_env
+    thread_id, _ = sandbox.generate_messages(1, new_thread=True)[0]
+    conversation_id = sync_sandbox_thread(views_store, sandbox, thread_id)
+    agent = client_for("agent")
+    form = _form(agent.get(f"/orderflow/inbox/conversations/{conversation_id}").text)
+    typed = "Your parcel left our warehouse this morning."
+    since = len(sandbox.calls("mirakl"))
+    sandbox.set_faults("mirakl", "M12", drop_rate=1, count=1)  # Best Buy stores it, the answer is lost
+    first = agent.post(f"/orderflow/inbox/conversations/{conversation_id}/reply", data={**form, "body": typed})
+    assert first.status_code == 502
+    assert "your text is kept" in first.text.lower() and typed in first.text
+    assert _shop_messages(sandbox, thread_id, typed) == 1
+    # The agent presses Send again on the page the failure showed (same form, same key).
+    again = agent.post(f"/orderflow/inbox/conversations/{conversation_id}/reply",
+                       data={**_form(first.text), "body": typed})
+    assert again.status_code == 303, again.text[:2000]
+    # ... and the browser resubmits the very first form once more.
+    third = agent.post(f"/orderflow/inbox/conversations/{conversation_id}/reply", data={**form, "body": typed})
+    assert third.status_code == 303
+    assert _shop_messages(sandbox, thread_id, typed) == 1
+    assert len([c for c in sandbox.calls("mirakl", since=since) if c.endpoint == "M12"]) == 1
+    with views_sql.cursor() as cur:
+        cur.execute("SELECT count(*) FROM messages WHERE conversation_id = %s AND sender_type = 'SHOP' AND body = %s",
+                    (conversation_id, typed))
+        assert cur.fetchone()[0] == 1
+    assert "Reply sent to the customer." in agent.get(third.headers["location"]).text
+
+
+def test_the_page_after_a_failure_shows_a_short_message_and_a_reference_never_the_server_text(
+    client_for, make_conversation, monkeypatch
+):
+    from tests.hooks.conftest import Reply, ScriptedServer
+
+    echo = "Dear Jordan Tremblay of 123 Secret Street"
+    server = ScriptedServer()
+    try:
+        # A Mirakl (or a proxy in front of it) whose error answer echoes the submitted text.
+        server.reply(Reply(400, {"message": f"Invalid message '{echo}'", "status": 400}))
+        monkeypatch.setenv("AIRFLOW_CONN_MIRAKL_DEFAULT",
+                           f'{{"conn_type": "mirakl", "host": "{server.url}", "password": "k-123"}}')
+        conversation_id = make_conversation(["Where is my parcel?"])
+        agent = client_for("agent")
+        form = _form(agent.get(f"/orderflow/inbox/conversations/{conversation_id}").text)
+        resp = agent.post(f"/orderflow/inbox/conversations/{conversation_id}/reply",
+                          data={**form, "body": f"{echo}, your parcel is on its way."})
+    finally:
+        server.close()
+    assert resp.status_code == 502
+    error = re.search(r'id="reply-error"[^>]*>(.*?)</p>', resp.text, re.S).group(1)
+    assert "Secret Street" not in error and "Invalid message" not in error and "MiraklBadRequestError" not in error
+    assert re.search(r"Reference R-[A-Za-z0-9_-]{8}-\d", error)
+    assert "HTTP 400" in error

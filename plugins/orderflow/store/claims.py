@@ -57,6 +57,10 @@ class ClaimsMixin(StoreBase):
         statuses = [status] if isinstance(status, str) else [str(s) for s in status]
         return self.fetch_all("claim_holders", {"statuses": statuses, "owner": owner})
 
+    def held_orders(self, *, limit: int = 500) -> list[Row]:
+        """Orders held by a live claim, oldest claim first: status, step, holder, claimed_at, expires_at."""
+        return self.fetch_all("held_orders", {"limit": limit})
+
     def release_claims(self, order_ids: Iterable[str], *, owner: str) -> int:
         ids = list(order_ids)
         if not ids:

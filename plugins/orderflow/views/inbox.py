@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse
 
-from orderflow import business_hours, templates
+from orderflow import business_hours, replies, templates
+from orderflow.hooks._http import RetryPolicy
 from orderflow.store import OrderStore
 from orderflow.views.common import base_path, get_store, render, settings, utcnow
 from orderflow.views.resources import CUSTOMER_SERVICE, WRITE
@@ -131,6 +133,64 @@ def _conversation_context(store: OrderStore, conversation_id: int) -> dict[str, 
     }
 
 
+# What the page says about a reply, by ReplyOutcome.state (orderflow.replies). {reason} and {reference}
+# are orderflow's own words and ids, never the server's text.
+OUTCOME_WORDS = {
+    "checking": "Not confirmed yet: {reason}. Best Buy may already have your reply, so orderflow does not send "
+                "it again before it has checked the conversation at Best Buy. Your text is kept below: press "
+                "Send again to check (it is sent only if Best Buy does not have it).",
+    "not_sent": "Not sent: {reason}. Best Buy does not have this reply; your text is kept below and you can "
+                "send it again.",
+    "busy": "This reply is being sent by another click or tab right now; your text is kept below. Reload the "
+            "page in a moment to see the result.",
+}
+REPLY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+# The inbox waits for Best Buy with a person in front of the screen: fewer, shorter retries than a task.
+INBOX_RETRY_POLICY = RetryPolicy(max_attempts=3, max_total_seconds=20.0, initial_wait=0.5, max_wait=5.0)
+
+
+def _inbox_hook() -> Any:
+    from orderflow.hooks.mirakl import MiraklHook
+
+    return MiraklHook(retry_policy=INBOX_RETRY_POLICY)
+
+
+def _outcome_message(outcome: replies.ReplyOutcome) -> str:
+    words = OUTCOME_WORDS[outcome.state].format(reason=outcome.reason or "Best Buy did not confirm it")
+    return f"{words} Reference {outcome.reference}." if outcome.reference else words
+
+
+def _pending_reply(store: OrderStore, conversation_id: int, user: StaffUser) -> dict[str, Any] | None:
+    """The agent's reply on this conversation that Best Buy does not have for sure: its text and key
+    come back into the form, and an "unknown" one is read back (M10 only, never sent) so the page
+    says what happened."""
+    row = store.open_agent_reply(conversation_id, user.username)
+    if row is None:
+        return None
+    if row["status"] == "unknown" or (row["status"] == "sending" and not row["lease_held"]):
+        hook = _inbox_hook()
+        try:
+            outcome = replies.check_agent_reply(store, hook, reply_key=row["reply_key"],
+                                                conversation_id=conversation_id)
+        except Exception:  # the page must still show the kept text
+            reference = f"R-{row['reply_key'][:8]}-{row['attempts']}"
+            log.exception("reply %s: read-back on page view failed", reference)
+            outcome = replies.ReplyOutcome("checking", row["reply_key"], row["body"], reference=reference,
+                                           reason="Best Buy's copy of the conversation could not be read")
+        finally:
+            hook.close()
+    elif row["status"] == "not_sent":
+        error = row.get("error") or {}
+        outcome = replies.ReplyOutcome("not_sent", row["reply_key"], row["body"], reference=error.get("reference"),
+                                       reason="Best Buy did not take it")
+    else:
+        outcome = replies.ReplyOutcome("busy", row["reply_key"], row["body"])
+    if outcome.delivered:
+        return {"sent": True}
+    return {"reply_key": row["reply_key"], "draft": row["body"], "template": row.get("template_name") or "",
+            "state": outcome.state, "message": _outcome_message(outcome)}
+
+
 @router.get("/conversations/{conversation_id}", name="inbox_conversation")
 def conversation_page(
     request: Request,
@@ -139,23 +199,29 @@ def conversation_page(
     store: Store,
     template: str | None = Query(None, max_length=100),
     sent: int = Query(0),
+    again: int = Query(0),
 ):
+    pending = _pending_reply(store, conversation_id, user) if store.inbox_conversation(conversation_id) else None
     context = _conversation_context(store, conversation_id)
     if context is None:
         return render(request, "error.html", {"user": user, "title": "Unknown conversation",
                                               "message": f"No conversation {conversation_id}."}, status_code=404)
     # Without JavaScript a template is picked with ?template=name: the box comes pre-filled.
     chosen = next((t for t in context["reply_templates"] if t["name"] == template), None)
+    kept = pending if pending and not pending.get("sent") else None
     return render(
         request,
         "inbox_conversation.html",
         {
             "user": user,
             **context,
-            "draft": chosen["body"] if chosen else "",
-            "draft_template": chosen["name"] if chosen else "",
-            "sent": bool(sent),
-            "error": None,
+            "reply_key": kept["reply_key"] if kept else replies.new_reply_key(),
+            "draft": kept["draft"] if kept else (chosen["body"] if chosen else ""),
+            "draft_template": kept["template"] if kept else (chosen["name"] if chosen else ""),
+            "sent": bool(sent) or bool(pending and pending.get("sent")),
+            "sent_before": bool(again),
+            "error": kept["message"] if kept else None,
+            "reply_state": kept["state"] if kept else None,
         },
     )
 
@@ -168,24 +234,32 @@ def post_reply(
     store: Store,
     body: str = Form("", max_length=BODY_MAX * 2),
     template_name: str = Form("", max_length=100),
+    reply_key: str = Form("", max_length=100),
 ):
     context = _conversation_context(store, conversation_id)
     if context is None:
         return render(request, "error.html", {"user": user, "title": "Unknown conversation",
                                               "message": f"No conversation {conversation_id}."}, status_code=404)
     conversation = context["conversation"]
-    text = body.replace("\r\n", "\n").strip()
+    text = replies.normalise_reply_text(body)
+    key_ok = bool(REPLY_KEY_PATTERN.match(reply_key))
 
-    def again(error: str, status_code: int):
-        # The agent's text goes back into the box: nothing typed is lost on a failure.
+    def again(error: str, status_code: int, *, state: str | None = None, key: str | None = None,
+              draft: str | None = None):
+        # The agent's text goes back into the box, with the same key: nothing typed is lost on a
+        # failure, and pressing Send again is the same reply (never a second one).
         return render(
             request,
             "inbox_conversation.html",
-            {"user": user, **context, "draft": body, "draft_template": template_name, "sent": False,
-             "error": error},
+            {"user": user, **context, "draft": body if draft is None else draft, "draft_template": template_name,
+             "sent": False, "sent_before": False, "error": error, "reply_state": state,
+             "reply_key": key or (reply_key if key_ok else replies.new_reply_key())},
             status_code=status_code,
         )
 
+    if not key_ok:
+        # A form rendered before replies carried a key (or a forged one): nothing is sent.
+        return again("This form is out of date: check the text below and press Send again.", 400)
     if len(text) < BODY_MIN:
         return again(f"The reply is empty or too short (at least {BODY_MIN} characters).", 400)
     if len(text) > BODY_MAX:
@@ -193,38 +267,38 @@ def post_reply(
     if not conversation.get("customer_id"):
         return again("This conversation has no customer id: Best Buy cannot route a reply.", 409)
 
-    from orderflow.hooks.mirakl import MiraklError, MiraklHook
-
-    hook = MiraklHook()
+    hook = _inbox_hook()
     try:
-        created = hook.reply_to_thread(conversation["mirakl_thread_id"], text, conversation["customer_id"])
-    except MiraklError as exc:
-        log.warning("M12 reply on conversation %s failed: %s", conversation_id, exc)
-        return again(f"Best Buy did not accept the reply: {exc}. Your text is kept below; try again.", 502)
-    except Exception as exc:  # connection config missing, DNS...: the agent still keeps the text
-        log.exception("M12 reply on conversation %s failed", conversation_id)
-        return again(f"Sending failed ({type(exc).__name__}: {exc}). Your text is kept below; try again.", 502)
+        outcome = replies.send_agent_reply(
+            store, hook, reply_key=reply_key, conversation_id=conversation_id, body=text,
+            agent=user.username, agent_name=user.display_name, template_name=template_name or None,
+            recheck_seconds=float(settings().reply_recheck_seconds),
+        )
+    except replies.ReplyKeyMismatch:
+        return again("This form belongs to another conversation: nothing was sent. Check the text and send "
+                     "again.", 409, key=replies.new_reply_key())
+    except Exception:
+        # The store or the connection's configuration: say where things stand without the error's text.
+        reference = f"R-{reply_key[:8]}-x"
+        log.exception("reply %s on conversation %s: sending failed", reference, conversation_id)
+        return again(
+            "Sending failed, or could not be confirmed, because of an error in orderflow. Your text is kept "
+            f"below; press Send again (it is checked at Best Buy before anything is resent). Reference {reference}.",
+            500, state="checking",
+        )
     finally:
         hook.close()
 
-    try:
-        store.record_agent_reply(
-            conversation_id,
-            body=text,
-            agent=user.username,
-            agent_name=user.display_name,
-            mirakl_message_id=created.get("message_id"),
-            sent_at=utcnow(),
-            template_name=template_name or None,
-            raw={"m12": created, "agent_display_name": user.display_name},
-        )
-    except Exception:
-        # Best Buy has the message (the next inbox sync brings it in): sending again would
-        # duplicate it for the customer, so say so instead of offering a retry.
-        log.exception("reply %s sent but not stored", created)
+    target = f"{base_path(request)}/inbox/conversations/{conversation_id}?sent=1"
+    if outcome.delivered and outcome.unsent_body is not None:
         return again(
-            "The reply WAS sent to the customer, but saving it here failed; the next inbox sync will "
-            "show it. Do not send it again.",
-            500,
+            "Your earlier text had reached the customer, so it was not sent again; the edited text below was "
+            "NOT sent. Send it as a new reply if it is still needed.",
+            200, key=replies.new_reply_key(), draft=outcome.unsent_body,
         )
-    return RedirectResponse(f"{base_path(request)}/inbox/conversations/{conversation_id}?sent=1", status_code=303)
+    if outcome.state == "already_sent":
+        return RedirectResponse(f"{target}&again=1", status_code=303)
+    if outcome.delivered:
+        return RedirectResponse(target, status_code=303)
+    status_code = 409 if outcome.state == "busy" else 502
+    return again(_outcome_message(outcome), status_code, state=outcome.state, draft=outcome.body or body)
