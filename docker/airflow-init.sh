@@ -3,6 +3,9 @@
 # (they wait for it with `condition: service_completed_successfully`). Safe to run again.
 set -euo pipefail
 
+echo "== Secrets: no example or placeholder values"
+python /opt/airflow/docker/check_secrets.py
+
 echo "== Airflow metadata DB: migrate"
 airflow db migrate
 

@@ -25,6 +25,11 @@ ENV_EXAMPLE = REPO / ".env.example"
 AIRFLOW_SERVICES = ["airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker",
                     "airflow-triggerer", "airflow-init"]
 SERVICES = {"postgres", "redis", "grafana", "sandbox", *AIRFLOW_SERVICES}
+SECRET_NAMES = ("POSTGRES_PASSWORD", "ORDERFLOW_DB_PASSWORD", "GRAFANA_ORDERFLOW_DB_PASSWORD",
+                "GRAFANA_AIRFLOW_DB_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_API_SECRET_KEY", "AIRFLOW_JWT_SECRET",
+                "AIRFLOW_ADMIN_PASSWORD", "GRAFANA_ADMIN_PASSWORD")
+# The services that sign or check Airflow's JWTs; nothing else may hold the JWT secret.
+JWT_SERVICES = {"airflow-apiserver", "airflow-scheduler"}
 VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])[^}]*)?\}")
 
 
@@ -44,11 +49,32 @@ def run_compose(*args: str, compose_file: Path = COMPOSE_FILE, env_file: Path | 
     return subprocess.run([*command, *args], capture_output=True, text=True, timeout=60, env=clean_env, cwd=REPO)
 
 
+def fresh_secrets() -> dict[str, str]:
+    """What a seller generates, following .env.example's instructions."""
+    import base64
+    import secrets
+
+    values = {name: secrets.token_hex(24) for name in SECRET_NAMES}
+    values["AIRFLOW_FERNET_KEY"] = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    values["AIRFLOW_API_SECRET_KEY"] = secrets.token_urlsafe(32)
+    values["AIRFLOW_JWT_SECRET"] = secrets.token_urlsafe(32)
+    return values
+
+
+def filled_env_file(path: Path, values: dict[str, str] | None = None) -> Path:
+    """.env.example with its secrets filled in (it ships them empty)."""
+    values = values or fresh_secrets()
+    lines = []
+    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
+        name = line.partition("=")[0]
+        lines.append(f"{name}={values[name]}" if name in values and not line.startswith("#") else line)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 @pytest.fixture
 def env_file(tmp_path) -> Path:
-    copy = tmp_path / "env"
-    shutil.copy(ENV_EXAMPLE, copy)
-    return copy
+    return filled_env_file(tmp_path / "env")
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +87,7 @@ def resolved(tmp_path_factory) -> dict:
     """The project as Compose itself resolves it (anchors merged, variables interpolated)."""
     import json
 
-    env = tmp_path_factory.mktemp("env") / "env"
-    shutil.copy(ENV_EXAMPLE, env)
+    env = filled_env_file(tmp_path_factory.mktemp("env") / "env")
     result = run_compose("config", "--format", "json", env_file=env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
@@ -93,7 +118,8 @@ def test_the_loader_rejects_a_dependency_on_an_undefined_service(compose, env_fi
 
 
 def test_the_loader_refuses_to_start_without_the_secrets(tmp_path):
-    lines = [line for line in ENV_EXAMPLE.read_text().splitlines() if not line.startswith("POSTGRES_PASSWORD=")]
+    filled = filled_env_file(tmp_path / "filled").read_text()
+    lines = [line for line in filled.splitlines() if not line.startswith("POSTGRES_PASSWORD=")]
     path = tmp_path / "env"
     path.write_text("\n".join(lines) + "\n")
     result = run_compose("config", "-q", env_file=path)
@@ -169,6 +195,8 @@ def test_airflow_settings_agree_with_make_run(compose, resolved):
         for key, value in COMMON_AIRFLOW_ENV.items():
             assert env[key] == value, (name, key)
         for key in PER_DEPLOYMENT_AIRFLOW_ENV:
+            if key == "AIRFLOW__API_AUTH__JWT_SECRET" and name not in JWT_SERVICES:
+                continue  # only where it is needed (test_the_jwt_secret_reaches_only_the_services_that_sign_tokens)
             assert env.get(key), f"{name}: {key} is not set"
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
         assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
@@ -266,3 +294,127 @@ def test_postgres_init_script_creates_the_database_and_logins_and_can_run_twice(
                 if role != names["ORDERFLOW_DB_NAME"]:
                     cur.execute(f'DROP ROLE IF EXISTS "{role}"')
         conn.close()
+
+
+# -- security (issue 16 items 1, 9, 10) ---------------------------------------------------------
+OLD_EXAMPLE = {  # what .env.example shipped before: readable by anyone, accepted by compose
+    "POSTGRES_PASSWORD": "change-me-postgres", "ORDERFLOW_DB_PASSWORD": "change-me-orderflow",
+    "GRAFANA_ORDERFLOW_DB_PASSWORD": "change-me-grafana-orderflow",
+    "GRAFANA_AIRFLOW_DB_PASSWORD": "change-me-grafana-airflow",
+    "AIRFLOW_FERNET_KEY": "b3JkZXJmbG93LWV4YW1wbGUta2V5LWNoYW5nZS1tZSE=",
+    "AIRFLOW_API_SECRET_KEY": "change-me-api-secret-key", "AIRFLOW_JWT_SECRET": "change-me-jwt-secret",
+    "AIRFLOW_ADMIN_PASSWORD": "change-me-admin", "GRAFANA_ADMIN_PASSWORD": "change-me-grafana",
+}
+
+
+def test_env_example_ships_no_secret_and_compose_refuses_it_as_is(env_file):
+    example = env_example()
+    assert {name: example[name] for name in SECRET_NAMES} == dict.fromkeys(SECRET_NAMES, "")
+    result = run_compose("config", "-q", env_file=ENV_EXAMPLE)
+    assert result.returncode != 0
+    assert re.search(r"set \w+ in \.env", result.stderr), result.stderr
+    assert run_compose("config", "-q", env_file=env_file).returncode == 0  # filled in, it starts
+
+
+def _container_env(resolved: dict, service: str) -> dict[str, str]:
+    return {k: "" if v is None else str(v) for k, v in resolved["services"][service]["environment"].items()}
+
+
+def _run_init_check(environ: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
+    """docker/airflow-init.sh with the resolved container environment; `airflow` and `python -m ...`
+    are stand-ins that record their calls, so nothing past the secrets check may run."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    calls = tmp_path / "calls"
+    (bin_dir / "airflow").write_text(f'#!/bin/sh\necho "airflow $*" >> {calls}\n')
+    (bin_dir / "airflow").chmod(0o755)
+    script = (REPO / "docker/airflow-init.sh").read_text().replace("/opt/airflow/docker/", f"{REPO}/docker/")
+    init = tmp_path / "airflow-init.sh"
+    init.write_text(script)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", **environ}
+    return subprocess.run(["bash", str(init)], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_airflow_init_refuses_the_old_example_secrets_before_doing_anything(tmp_path):
+    import json
+
+    result = run_compose("config", "--format", "json",
+                         env_file=filled_env_file(tmp_path / "env", {**fresh_secrets(), **OLD_EXAMPLE}))
+    assert result.returncode == 0, result.stderr  # compose itself cannot tell: airflow-init must
+    environ = _container_env(json.loads(result.stdout), "airflow-init")
+    out = _run_init_check(environ, tmp_path)
+    assert out.returncode != 0
+    assert not (tmp_path / "calls").exists(), "airflow ran with placeholder secrets"
+    for name in ("POSTGRES_PASSWORD", "ORDERFLOW_DB_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_API_SECRET_KEY",
+                 "AIRFLOW_ADMIN_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "GRAFANA_ORDERFLOW_DB_PASSWORD",
+                 "GRAFANA_AIRFLOW_DB_PASSWORD"):
+        assert f"refusing to start: {name} " in out.stderr, (name, out.stderr)
+    assert "base64.urlsafe_b64encode(os.urandom(32))" in out.stderr  # how to make a Fernet key
+    assert "secrets.token_urlsafe(32)" in out.stderr and "openssl rand -hex 24" in out.stderr
+
+
+@pytest.mark.parametrize(("name", "value", "why"), [
+    ("AIRFLOW_FERNET_KEY", "b3JkZXJmbG93LWV4YW1wbGUta2V5LWNoYW5nZS1tZSE=", "example"),
+    ("AIRFLOW_FERNET_KEY", "b3JkZXJmbG93IGZlcm5ldCBrZXkgZm9yIG91ciBzaG8=", "phrase"),  # 32 typed bytes
+    ("AIRFLOW_FERNET_KEY", "not-base64", "short"),
+    ("AIRFLOW_API_SECRET_KEY", "my-example-secret-key-for-airflow-api", "example"),
+    ("AIRFLOW_API_SECRET_KEY", "short-key", "short"),
+    ("POSTGRES_PASSWORD", "aaaaaaaaaaaaaaaaaaaaaaaa", "random"),
+])
+def test_each_kind_of_weak_secret_is_refused(tmp_path, name, value, why):
+    import json
+
+    env = filled_env_file(tmp_path / "env", {**fresh_secrets(), name: value})
+    config = json.loads(run_compose("config", "--format", "json", env_file=env).stdout)
+    out = _run_init_check(_container_env(config, "airflow-init"), tmp_path)
+    assert out.returncode != 0 and f"refusing to start: {name} " in out.stderr and why in out.stderr, out.stderr
+    assert out.stderr.count("refusing to start") == 1  # the generated ones pass
+
+
+def test_generated_secrets_pass_and_init_goes_on(resolved, tmp_path):
+    out = _run_init_check(_container_env(resolved, "airflow-init"), tmp_path)
+    assert "secrets checked" in out.stdout, out.stderr
+    assert (tmp_path / "calls").read_text().startswith("airflow db migrate")
+
+
+def test_the_jwt_secret_reaches_only_the_services_that_sign_tokens(resolved, tmp_path):
+    holders = {name for name, service in resolved["services"].items()
+               if "AIRFLOW__API_AUTH__JWT_SECRET" in (service.get("environment") or {})}
+    assert holders == JWT_SERVICES
+    secret = resolved["services"]["airflow-apiserver"]["environment"]["AIRFLOW__API_AUTH__JWT_SECRET"]
+    for name, service in resolved["services"].items():
+        if name not in JWT_SERVICES:
+            assert secret not in json_dump(service), f"{name} holds the JWT secret"
+    # The two holders check their secrets (the JWT one included) before Airflow starts.
+    for name in JWT_SERVICES:
+        command = resolved["services"][name]["command"]
+        assert command[:2] == ["bash", "/opt/airflow/docker/airflow-start.sh"], (name, command)
+        environ = {**_container_env(resolved, name), "AIRFLOW__API_AUTH__JWT_SECRET": "change-me-jwt-secret"}
+        out = subprocess.run(["python3", str(REPO / "docker/check_secrets.py")], env=environ, capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode != 0 and "AIRFLOW_JWT_SECRET is an example" in out.stderr
+    assert "orderflow-csrf" not in json_dump(resolved)  # the CSRF key is derived, not configured, by default
+
+
+def json_dump(value: object) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+def test_the_ui_and_grafana_listen_on_this_host_only_by_default(resolved):
+    for name in ("airflow-apiserver", "grafana", "sandbox"):
+        for port in resolved["services"][name].get("ports", []):
+            assert port["host_ip"] == "127.0.0.1", (name, port)
+    published = {name for name, s in resolved["services"].items() if s.get("ports")}
+    assert published == {"airflow-apiserver", "grafana", "sandbox"}
+    apiserver = resolved["services"]["airflow-apiserver"]
+    assert "--proxy-headers" in apiserver["command"]  # a TLS proxy's https reaches the login cookie
+    assert apiserver["environment"]["FORWARDED_ALLOW_IPS"] == "127.0.0.1"
+
+
+def test_production_notes_cover_tls_binding_and_body_caps():
+    notes = (REPO / "docs/production-docker.md").read_text(encoding="utf-8")
+    for phrase in ("TLS", "Secure", "127.0.0.1", "--proxy-headers", "FORWARDED_ALLOW_IPS",
+                   "client_max_body_size", "AIRFLOW_BIND_ADDRESS", "docker/check_secrets.py"):
+        assert phrase in notes, phrase

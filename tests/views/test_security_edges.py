@@ -113,3 +113,30 @@ def test_a_token_signed_with_airflows_own_secret_key_is_refused(monkeypatch):
     monkeypatch.setenv("ORDERFLOW_CSRF_SECRET", "a-separate-orderflow-csrf-key-0123456789")
     assert not csrf_token_valid(user, token)
     assert csrf_token_valid(user, issue_csrf_token(user))
+
+
+# -- item 10: request bodies are capped before anything reads them --------------------------------
+def test_oversized_bodies_are_refused_with_413_before_parsing(client_for, make_order, views_sql):
+    from orderflow.views.app import MAX_BODY_BYTES
+
+    order_id = make_order([("AUD-NCH-700", 1)])
+    packer = client_for("packer")
+    token = _token_of(packer.get(f"/orderflow/packing/orders/{order_id}").text)
+    url = f"/orderflow/packing/orders/{order_id}/scans"
+    headers = {"X-CSRF-Token": token, "Accept": "application/json", "Content-Type": "application/json"}
+    big = b'{"scans": [' + b'{"id": "x", "code": "1"},' * (MAX_BODY_BYTES // 20) + b'{"id": "y", "code": "1"}]}'
+    assert len(big) > MAX_BODY_BYTES
+    resp = packer.post(url, content=big, headers=headers)
+    assert resp.status_code == 413, resp.status_code
+
+    def chunks():  # no Content-Length: the cap counts what arrives
+        for i in range(0, len(big), 65536):
+            yield big[i:i + 65536]
+
+    resp = packer.post(url, content=chunks(), headers=headers)
+    assert resp.status_code == 413, resp.status_code
+    assert _scan_count(views_sql, order_id) == 0
+    # A normal batch still goes through.
+    barcode = PRODUCTS_BY_SKU["AUD-NCH-700"]["components"][0]["barcode"]
+    ok = packer.post(url, json={"scans": [{"id": "s1", "code": barcode}]}, headers=headers)
+    assert ok.status_code == 200, ok.text

@@ -12,6 +12,10 @@ from typing import Any
 
 from orderflow.views.resources import CUSTOMER_SERVICE, PACKING_STATION, REFUNDS, RETURNS, SELLER_CANCELATION
 
+# Largest request body the pages accept: a reply or a batch of 200 scans is a few kB. Bigger is refused
+# with 413 before anything reads it (a TLS proxy in front should cap bodies too: docs/production-docker.md).
+MAX_BODY_BYTES = 256 * 1024
+
 # Static files served by name only (never a path from the request).
 STATIC_FILES: dict[str, str] = {
     "orderflow.css": "text/css; charset=utf-8",
@@ -98,7 +102,48 @@ class LazyApp:
         return self._app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            declared = _content_length(scope)
+            if declared is None or declared > MAX_BODY_BYTES:
+                await _body_too_large(send)
+                return
+            receive = _capped(receive)
         await self.get()(scope, receive, send)
+
+
+def _content_length(scope: dict[str, Any]) -> int | None:
+    """The declared body length (0 when none is declared); None when it is not a number."""
+    for name, value in scope.get("headers") or ():
+        if name == b"content-length":
+            text = value.decode("latin-1").strip()
+            return int(text) if text.isdigit() else None
+    return 0
+
+
+def _capped(receive: Any) -> Any:
+    """``receive`` that refuses a streamed (chunked) body once it passes MAX_BODY_BYTES."""
+    seen = 0
+
+    async def capped() -> dict[str, Any]:
+        nonlocal seen
+        message = await receive()
+        if message.get("type") == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > MAX_BODY_BYTES:
+                from starlette.exceptions import HTTPException
+
+                raise HTTPException(413, "Request body too large.")
+        return message
+
+    return capped
+
+
+async def _body_too_large(send: Any) -> None:
+    body = b'{"error": "Request body too large."}'
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 app = LazyApp()
