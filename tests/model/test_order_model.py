@@ -7,8 +7,9 @@ shipments become visible); carrier and marketplace faults (commit-then-drop, 5xx
 the action, 429, a created shipment invisible to look-ups for a while); the scheduler runs the
 DAG's steps in order, or one step alone; a worker dies in the middle of a batch (just before a
 store write, the API call before it done) and Airflow retries that task instance; two steps
-overlap; a packer packs parcels from the queue (every unit scanned, or overridden); the pack gate
-is switched on and off between runs.
+overlap; customers write (new threads or not), the inbox is synced and answered automatically
+(M12 dropped after commit, 5xx after the action); a packer packs parcels from the queue (every
+unit scanned, or overridden); the pack gate is switched on and off between runs.
 
 Invariants after every rule, read from the sandbox's own state and from the order DB:
 
@@ -20,7 +21,9 @@ Invariants after every rule, read from the sandbox's own state and from the orde
   the current settings, the panels a person reads, the packing queue); every shipment row that may
   hold money is served (void candidates for ended orders) and none is a pair no code writes;
 - every history row is a transition the status machine allows, from the row before it, and the
-  history only grows.
+  history only grows;
+- at most one M12 per customer message answered automatically (the shop's messages in each sandbox
+  thread never outnumber the auto-replies orderflow recorded for it).
 
 ``make test`` runs the ``ci`` profile; ``make soak`` the ``soak`` one and prints what it explored.
 """
@@ -49,10 +52,9 @@ from orderflow import lifecycle
 from orderflow.store import OrderStore
 from orderflow.store.packing import PackingRefused
 from tests.model.conftest import PROFILE
-from tests.model.world import STEPS, World, order_of
+from tests.model.world import ORDER_STEPS, STEPS, World, order_of
 
 S = lifecycle.S
-ORDER_STEPS = list(STEPS)
 WAITING_AT_BEST_BUY = {str(s) for s in lifecycle.MIRAKL_WAITING_ACCEPTANCE | lifecycle.MIRAKL_WAITING_DEBIT}
 
 FAULTS: dict[str, tuple[str, str, dict]] = {
@@ -61,8 +63,8 @@ FAULTS: dict[str, tuple[str, str, dict]] = {
     "cp create: 503 after": ("canadapost", "create_shipment",
                              {"error_rate": 1, "error_statuses": [503], "error_after_commit": True}),
     "cp create: 429": ("canadapost", "create_shipment", {"throttle_rate": 1, "retry_after": 0}),
-    "cp create: drop, hidden 3 s": ("canadapost", "create_shipment",
-                                    {"drop_rate": 1, "visibility_delay_rate": 1, "visibility_delay_seconds": 3}),
+    "cp create: drop, hidden 1 s": ("canadapost", "create_shipment",
+                                    {"drop_rate": 1, "visibility_delay_rate": 1, "visibility_delay_seconds": 1}),
     "cp label: 500": ("canadapost", "get_artifact", {"error_rate": 1, "error_statuses": [500]}),
     "cp void: commit then drop": ("canadapost", "void_shipment", {"drop_rate": 1}),
     "cp look-up: 503": ("canadapost", "get_shipments", {"error_rate": 1, "error_statuses": [503]}),
@@ -73,6 +75,9 @@ FAULTS: dict[str, tuple[str, str, dict]] = {
     "OR24: 500 after": ("mirakl", "OR24", {"error_rate": 1, "error_statuses": [500], "error_after_commit": True}),
     "OR11: 500": ("mirakl", "OR11", {"error_rate": 1, "error_statuses": [500]}),
     "OR11: 429": ("mirakl", "OR11", {"throttle_rate": 1, "retry_after": 0}),
+    "M12: commit then drop": ("mirakl", "M12", {"drop_rate": 1}),
+    "M12: 500 after": ("mirakl", "M12", {"error_rate": 1, "error_statuses": [500], "error_after_commit": True}),
+    "M11: 500": ("mirakl", "M11", {"error_rate": 1, "error_statuses": [500]}),
 }
 #: Where a worker of each step may die: just before the store write that follows an API answer.
 KILL_POINTS_OF: dict[str, tuple[str, ...]] = {
@@ -167,6 +172,16 @@ class OrderModel(RuleBasedStateMachine):
                       timeout=10).raise_for_status()
         self.canceled_by_best_buy.add(order_id)
 
+    @rule(n=st.integers(1, 2), new_thread=st.booleans())
+    def customer_writes(self, n: int, new_thread: bool) -> None:
+        self._count("customer message")
+        self.world.sb.generate_messages(n, new_thread=new_thread)
+
+    @rule(step=st.sampled_from(["sync_messages", "auto_reply"]))
+    def messaging_step(self, step: str) -> None:
+        self._count(f"step {step}")
+        self._step(step, self.new_run())
+
     @rule(seconds=st.sampled_from([5, 900]))
     def time_passes(self, seconds: int) -> None:
         self._count("time passes")
@@ -182,16 +197,19 @@ class OrderModel(RuleBasedStateMachine):
         self._scheduler_run()  # the fault meets the next run
 
     # -- the scheduler and the workers -----------------------------------------------------------
-    @rule()
-    def scheduler_run(self) -> None:
-        self._count("scheduler run")
+    @rule(gate=st.sampled_from(["as it is", "switched on", "switched off"]))
+    def scheduler_run(self, gate: str) -> None:
+        """A scheduler run; between runs a person may switch the pack gate."""
+        if gate != "as it is":
+            self.world.set_gate(gate == "switched on")
+        self._count(f"scheduler run (gate {gate}: {'on' if self.world.flags.pack_gate else 'off'})")
         self._scheduler_run()
 
     def _scheduler_run(self) -> None:
         """A cron tick: 15 minutes passed (debits take 10 at the sandbox), then every step in DAG order."""
         self.world.sb.advance(900)
         run_id = self.new_run()
-        for step in ORDER_STEPS:
+        for step in STEPS:  # the order steps, then messaging (sync, auto-replies)
             self._step(step, run_id)
 
     @rule(step=st.sampled_from(ORDER_STEPS))
@@ -253,12 +271,6 @@ class OrderModel(RuleBasedStateMachine):
         finally:
             store.close()
 
-    @rule()
-    def gate_switched(self) -> None:
-        self.world.set_gate(not self.world.flags.pack_gate)
-        self._count(f"gate {'on' if self.world.flags.pack_gate else 'off'}, then a run")
-        self._scheduler_run()
-
     # -- invariants ----------------------------------------------------------------------------------
     @invariant()
     def the_world_is_consistent(self) -> None:
@@ -276,6 +288,7 @@ class OrderModel(RuleBasedStateMachine):
         self.shipped_only_after_tracking_with_the_live_pin(snap)
         self.every_order_and_every_paid_label_is_served(snap)
         self.history_follows_the_machine_and_only_grows(snap)
+        self.at_most_one_m12_per_answered_message()
 
     def one_live_label_per_package_and_none_for_a_settled_canceled_order(self, snap: Snapshot) -> None:
         assert all(len(ids) == 1 for ids in snap.active.values()), snap.active
@@ -325,6 +338,15 @@ class OrderModel(RuleBasedStateMachine):
             assert rows[: len(seen)] == seen, (order_id, seen, rows)
         assert set(self.seen_history) <= set(snap.history)
         self.seen_history = snap.history
+
+
+    def at_most_one_m12_per_answered_message(self) -> None:
+        """Every message the shop sent is one recorded auto-reply (one per customer message): a
+        second M12 for the same reply would make a thread hold more than orderflow decided to send."""
+        sent = self.world.shop_messages_by_thread()
+        decided = self.world.auto_replies_by_thread()
+        over = {tid: (n, decided.get(tid, 0)) for tid, n in sent.items() if n > decided.get(tid, 0)}
+        assert over == {}, f"threads with more shop messages than replies decided: {over}"
 
 
 @dataclass

@@ -29,6 +29,7 @@ from orderflow.operators import (
     PushTrackingOperator,
     VoidCanceledLabelsOperator,
 )
+from orderflow.operators.messaging import AutoReplyOperator, SyncMessagesOperator
 from orderflow.store import OrderStore
 from sandbox.testing import SandboxHandle
 from tests.liveness import NEVER_PRODUCED
@@ -42,7 +43,10 @@ STEPS: dict[str, tuple[str, type]] = {
     "shipping": ("shipping.buy_labels", BuyLabelsOperator),
     "void": ("shipping.void_canceled_labels", VoidCanceledLabelsOperator),
     "tracking": ("tracking.push_tracking", PushTrackingOperator),
+    "sync_messages": ("messaging.sync_messages", SyncMessagesOperator),
+    "auto_reply": ("messaging.auto_reply", AutoReplyOperator),
 }
+ORDER_STEPS = ("ingest", "acceptance", "shipping", "void", "tracking")
 #: Tables that describe the schema, not the world: kept between examples.
 KEEP_TABLES = {"schema_migrations", "order_statuses", "status_transitions", "reply_templates", "products",
                "product_components"}
@@ -175,6 +179,20 @@ class World:
     def cp_active(self) -> dict[str, list[str]]:
         state = requests.get(f"{self.sb.canadapost_url}/__admin/state", timeout=10).json()
         return state["active_shipments_by_customer_request_id"]
+
+    def shop_messages_by_thread(self) -> dict[str, int]:
+        """Messages the shop sent (M12 applied), per Mirakl thread, from the sandbox's own threads."""
+        service = self.sb.mirakl
+        with service.lock:
+            return {tid: sum(1 for m in t["messages"] if (m.get("from") or {}).get("type") == "SHOP_USER")
+                    for tid, t in service.threads.items()}
+
+    def auto_replies_by_thread(self) -> dict[str, int]:
+        """Auto-replies orderflow recorded (one row per customer message, sent or in doubt), per thread."""
+        rows = self.query("SELECT c.mirakl_thread_id, count(*) AS n FROM auto_replies a "
+                          "JOIN conversations c USING (conversation_id) WHERE a.status IN ('intent', 'sent') "
+                          "GROUP BY 1")
+        return {r["mirakl_thread_id"]: int(r["n"]) for r in rows}
 
     def pack_queue(self) -> list[dict[str, Any]]:
         store = OrderStore(self.db_url, max_connections=2)
