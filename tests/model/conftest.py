@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 
 from orderflow import lifecycle
 from sandbox.testing import running_sandbox
-from tests.operators._helpers import FAST_SETTINGS, catalog_rows, connect
+from tests.operators._helpers import catalog_rows
 from tools import pg
 
 _COMMON = dict(deadline=None, derandomize=False, print_blob=True,
@@ -39,35 +39,18 @@ def model_world(pg_server, tmp_path_factory) -> Iterator[object]:
     pg.create_database(pg_server, name, drop_first=True)
     url = pg_server.url(name)
     db.upgrade(url)
-    mp = pytest.MonkeyPatch()
     # Debits happen when the model lets time pass (the clock rule), never behind its back.
     with running_sandbox(seed=12, debit_delay=600.0) as sb:
-        try:
-            label_dir = tmp_path_factory.mktemp("model-labels")
-            mp.setenv("AIRFLOW_CONN_ORDERFLOW_DB", url)
-            mp.setenv("ORDERFLOW_LABEL_DIR", str(label_dir))
-            for key, value in FAST_SETTINGS.items():
-                mp.setenv(key, value)
-            mp.setenv("ORDERFLOW_ACCEPTANCE_POLL_ATTEMPTS", "2")
-            mp.setenv("ORDERFLOW_MAX_WORKERS", "3")
-            # A create in doubt is looked up again 2 s later (the hidden-shipment fault hides 1 s):
-            # the recheck window is exercised within one example.
-            mp.setenv("ORDERFLOW_CREATE_RECHECK_SECONDS", "2")
-            # The recheck window must outlast the "hidden 3 s" fault (FAST_SETTINGS has none): a look-up
-            # this long after an ambiguous create may conclude "nothing there" (issue 12 item 4).
-            mp.setenv("ORDERFLOW_CREATE_RECHECK_SECONDS", "5")
-            connect(sb, mp, "xml")
-            store = OrderStore(url)
-            store.upsert_products(catalog_rows())
-            store.close()
-            world = World(sb, url, label_dir)
+        world = World(sb, url, tmp_path_factory.mktemp("model-labels"))
+        store = OrderStore(url)
+        store.upsert_products(catalog_rows())
+        store.close()
+        with world.environment() as mp:
             # What each step claims under each settings combination, from the DAG's own tasks.
             steps = dag_order_steps()
             for flags in lifecycle.SETTINGS_COMBINATIONS:
                 takes = what_steps_take(steps, flags, mp)
                 world.claim_statuses[flags] = set().union(*takes.claim_statuses.values())
             world.reset()
-            yield world
-        finally:
-            mp.undo()
+        yield world
     pg.drop_database(pg_server, name)

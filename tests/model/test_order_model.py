@@ -294,7 +294,9 @@ class OrderModel(RuleBasedStateMachine):
         assert all(len(ids) == 1 for ids in snap.active.values()), snap.active
         per_order = Counter(order_of(crid) for crid in snap.active)
         assert all(n == 1 for n in per_order.values()), per_order
-        leftover = sorted(set(per_order) & self.void_settled)
+        # A row the void step failed permanently waits for a person (the failed task lists it).
+        for_a_person = {r["order_id"] for r in snap.shipments if (r.get("error") or {}).get("step") == "void_labels"}
+        leftover = sorted((set(per_order) & self.void_settled) - for_a_person)
         assert leftover == [], f"live labels of ended orders after the void step settled them: {leftover}"
 
     def shipped_only_after_tracking_with_the_live_pin(self, snap: Snapshot) -> None:
@@ -365,7 +367,8 @@ def test_order_lifecycle_model(model_world: World) -> None:
     EXPLORED.clear()
     SECONDS.clear()
     try:
-        run_state_machine_as_test(OrderModel, settings=settings.get_profile(PROFILE))
+        with model_world.environment():
+            run_state_machine_as_test(OrderModel, settings=settings.get_profile(PROFILE))
     finally:
         rules = sorted((k, v) for k, v in EXPLORED.items() if k.startswith("rule "))
         print(f"\nmodel-based test ({PROFILE} profile): {EXPLORED['examples']} examples, "
