@@ -219,10 +219,12 @@ class OrderModel(RuleBasedStateMachine):
 
     @rule(data=st.data(), step=st.sampled_from(sorted(KILL_POINTS_OF)), after=st.integers(0, 2))
     def worker_killed_mid_batch(self, data: st.DataObject, step: str, after: int) -> None:
+        """A scheduler run whose `step` worker dies mid-batch (the steps before it run as usual)."""
         point = data.draw(st.sampled_from(KILL_POINTS_OF[step]), label="dies just before")
         run_id = self.new_run()
-        if step != "acceptance":
-            self.world.sb.advance(900)  # a cron tick, as the scheduler's
+        self.world.sb.advance(900)  # a cron tick, as the scheduler's
+        for before in ORDER_STEPS[: ORDER_STEPS.index(step)]:
+            self._step(before, run_id)
         outcome = self.world.run_killed(step, run_id, point, after)
         self._count(f"killed {step} before {point}" if outcome.killed else "killed (not reached)")
         if outcome.killed:
