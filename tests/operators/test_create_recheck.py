@@ -248,3 +248,36 @@ def test_the_void_step_waits_out_the_window_before_calling_an_intent_abandoned(e
     assert row["shipment_id"] == shipment_id and row["status"] in ("voided", "refund_requested")
     sh = env.sb.canadapost.store.shipments[shipment_id]
     assert sh.status == "voided" or sh.refund is not None
+
+
+def test_a_create_canada_post_refused_unprocessed_clears_the_doubt(env: Env) -> None:
+    """Throttled ("Rejected by SLM Monitor"): Canada Post did not act on the POST, so nothing is in
+    doubt afterwards and the next try may POST at once (no window to wait out)."""
+    import logging
+
+    from orderflow.hooks._http import RetryPolicy
+    from orderflow.hooks.canadapost import CanadaPostHook, CanadaPostThrottledError
+    from orderflow.hooks.canadapost_model import Address, Parcel, References, ShipmentRequest
+    from orderflow.operators.create_recheck import CreateGate
+
+    (order_id,) = ready_to_ship(env, 1)
+    crid = f"{order_id}-1"
+    row = env.store.create_shipment_intent(order_id=order_id, package_no=1, customer_request_id=crid)
+    assert row["inserted"] and row["create_doubt_at"] is not None  # the insert records it: a POST follows
+    hook = CanadaPostHook(create_attempts=2, throttle_wait=0.0, sleep=lambda s: None,
+                          retry_policy=RetryPolicy(max_attempts=2, initial_wait=0.0, max_wait=0.0))
+    request = ShipmentRequest(
+        destination=Address(name="X", address_line_1="1 Main St", city="Toronto", province="ON", postal_code="M5V3L9"),
+        parcel=Parcel(1), customer_request_id=crid, references=References(customer_ref_1=order_id),
+    )
+    gate = CreateGate(hook, env.store, recheck_seconds=600, count_call=lambda name: None,
+                      log=logging.getLogger("test"))
+    env.sb.set_faults("canadapost", create_endpoint(env), throttle_rate=1, retry_after=0, count=2)
+
+    with pytest.raises(CanadaPostThrottledError):
+        gate.obtain(request, fresh_intent=True, doubt_at=row["create_doubt_at"])
+
+    assert not env.store.create_doubt(crid).pending and bought(env, order_id) == []
+    obtained = CreateGate(hook, env.store, recheck_seconds=600, count_call=lambda name: None,
+                          log=logging.getLogger("test")).obtain(request, fresh_intent=False)
+    assert obtained.outcome == "created" and bought(env, order_id) == [obtained.info.shipment_id]

@@ -38,7 +38,8 @@ Errors: Canada Post refusing the request (validation, address) -> ``label_failed
 carrier's codes and messages; the ``intent`` row becomes ``failed`` only when the refusal was the
 answer to our create (Canada Post holds none), so a person's re-attempt reuses the id safely.
 Timeouts, 5xx, throttling and "outcome unknown" leave the order ``accepted`` with its ``intent`` row:
-the next try looks it up first.
+the next try looks it up first. A create in doubt (its answer lost, the look-up right after empty)
+is *waiting*, not transient: no task retry is asked for, the next try or run looks again.
 """
 
 from __future__ import annotations
