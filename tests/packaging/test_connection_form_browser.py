@@ -76,6 +76,8 @@ def airflow_env(installed_orderflow: InstalledOrderflow, pg_server: pg.Server) -
         "AIRFLOW__CORE__PARALLELISM": "2",
     }
     installed_orderflow.run(["airflow", "db", "migrate"], env=env, timeout=600)
+    roles = installed_orderflow.run(["orderflow", "roles"], env=env)
+    assert "Packer: can_edit on Packing Station" in roles.stdout
     out = installed_orderflow.run(["orderflow", "user", "--username", "admin", "--role", "Admin",
                                    "--password", ADMIN_PASSWORD], env=env)
     assert "user admin: created with roles Admin" in out.stdout

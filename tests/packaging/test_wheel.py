@@ -106,6 +106,21 @@ def test_the_migrate_command_runs_the_packaged_migrations(installed: InstalledOr
         conn.close()
         again = installed.run(["orderflow", "migrate", "--url", pg_server.url(name)])
         assert again.stdout.strip() == "orderflow db upgrade: nothing to apply"
+
+        # A seller's own catalog, no sandbox: products and component barcodes from a JSON file.
+        catalog = installed.root / "catalog.json"
+        catalog.write_text(json.dumps([{
+            "sku": "SELLER-TV-1", "name": "Seller TV", "weight_kg": 12.5, "length_cm": 120, "width_cm": 20,
+            "height_cm": 75, "components": [{"barcode": "0600000000017", "name": "TV panel", "quantity": 1},
+                                            {"barcode": "0600000000024", "name": "TV stand", "quantity": 2}],
+        }]))
+        loaded = installed.run(["orderflow", "seed-catalog", "--file", str(catalog)],
+                               env={"AIRFLOW_CONN_ORDERFLOW_DB": pg_server.url(name)})
+        assert loaded.stdout.strip() == "catalog: 1 products loaded"
+        with psycopg2.connect(pg_server.url(name)) as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM product_components WHERE sku = 'SELLER-TV-1'")
+            assert cur.fetchone()[0] == 2
+        conn.close()
     finally:
         pg.drop_database(pg_server, name)
 
