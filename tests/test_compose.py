@@ -418,3 +418,23 @@ def test_production_notes_cover_tls_binding_and_body_caps():
     for phrase in ("TLS", "Secure", "127.0.0.1", "--proxy-headers", "FORWARDED_ALLOW_IPS",
                    "client_max_body_size", "AIRFLOW_BIND_ADDRESS", "docker/check_secrets.py"):
         assert phrase in notes, phrase
+def test_celery_settings_are_the_ones_the_cluster_test_runs_with(compose, resolved):
+    """Issue 15: tests/cluster runs tools/cluster.py's Celery settings; compose must use the same."""
+    from urllib.parse import urlsplit
+
+    from tools import cluster
+
+    local = cluster.celery_env(6379, "postgresql+psycopg2://airflow:pw@postgres/airflow")
+    for name in AIRFLOW_SERVICES:
+        env = resolved["services"][name]["environment"]
+        assert env["AIRFLOW__CORE__EXECUTOR"] == local["AIRFLOW__CORE__EXECUTOR"]
+        celery_keys = {k for k in env if k.startswith("AIRFLOW__CELERY__")}
+        assert celery_keys == {k for k in local if k.startswith("AIRFLOW__CELERY__")}, name
+        assert urlsplit(env["AIRFLOW__CELERY__BROKER_URL"]).scheme == "redis"
+        # The result backend is Airflow's metadata DB, as in the cluster test.
+        backend = urlsplit(env["AIRFLOW__CELERY__RESULT_BACKEND"].removeprefix("db+"))
+        meta = urlsplit(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("postgresql+psycopg2", "postgresql"))
+        assert (backend.scheme, backend.hostname, backend.path) == (meta.scheme, meta.hostname, meta.path)
+        assert env["ORDERFLOW_SHARDS"] == "1"
+    raw = compose["x-airflow-common"]["environment"]["AIRFLOW__CELERY__WORKER_CONCURRENCY"]
+    assert raw == "${AIRFLOW_WORKER_CONCURRENCY:-%d}" % cluster.CELERY_WORKER_CONCURRENCY

@@ -11,7 +11,9 @@ What it does, in order (a second run reuses everything and breaks nothing):
    once, when it is created (it is also kept in .state/secrets.json, readable by you only).
 5. Prints the URLs. Ctrl-C stops everything it started.
 
-Environment knobs: ORDERFLOW_AIRFLOW_PORT (8080), ORDERFLOW_MIRAKL_PORT (8101),
+Environment knobs: ORDERFLOW_EXECUTOR=celery (the CeleryExecutor topology of the cluster test: a
+private redis-server and one ``airflow celery worker``, tools/cluster.py; default LocalExecutor),
+ORDERFLOW_AIRFLOW_PORT (8080), ORDERFLOW_MIRAKL_PORT (8101),
 ORDERFLOW_CANADAPOST_PORT (8102), ORDERFLOW_SANDBOX=0 to use the connections you define yourself
 (AIRFLOW_CONN_MIRAKL_DEFAULT / AIRFLOW_CONN_CANADAPOST_DEFAULT) instead of the sandbox.
 """
@@ -29,7 +31,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tools import pg
+from tools import cluster, pg
 
 REPO = Path(__file__).resolve().parent.parent
 STATE = pg.STATE_DIR
@@ -41,6 +43,7 @@ AIRFLOW_PORT = int(os.environ.get("ORDERFLOW_AIRFLOW_PORT", "8080"))
 MIRAKL_PORT = int(os.environ.get("ORDERFLOW_MIRAKL_PORT", "8101"))
 CANADAPOST_PORT = int(os.environ.get("ORDERFLOW_CANADAPOST_PORT", "8102"))
 USE_SANDBOX = os.environ.get("ORDERFLOW_SANDBOX", "1") != "0"
+EXECUTOR = os.environ.get("ORDERFLOW_EXECUTOR", "local").strip().lower()
 
 
 def log(message: str) -> None:
@@ -227,6 +230,14 @@ def main() -> int:
     save_secrets(keys)
 
     children: list[tuple[str, subprocess.Popen]] = []
+    celery: cluster.Cluster | None = None
+    if EXECUTOR == "celery":
+        # Same topology as tests/cluster: a private Redis, then one worker once the components run.
+        celery = cluster.Cluster(env=env, logs=LOGS, airflow=airflow)
+        celery.use_celery(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])  # updates env for every component
+        log(f"CeleryExecutor: private redis-server on 127.0.0.1:{celery.redis_port}")
+    elif EXECUTOR not in ("local", "localexecutor"):
+        raise SystemExit(f"[orderflow] ORDERFLOW_EXECUTOR must be local or celery, not {EXECUTOR!r}")
     if USE_SANDBOX:
         run_step([py, "-m", "orderflow.setup", "seed-catalog"], env, "loading the demo catalog into products")
         children.append(("sandbox", start("sandbox", sandbox_command(py), env)))
@@ -235,6 +246,9 @@ def main() -> int:
         if component == "api-server":
             args += ["--port", str(AIRFLOW_PORT), "--host", "127.0.0.1"]
         children.append((component, start(component, args, env)))
+    if celery is not None:
+        worker = celery.start_worker("worker1")
+        children.append(("worker1", worker.popen))
 
     def stop(*_: object) -> None:
         log("stopping ...")
@@ -246,6 +260,8 @@ def main() -> int:
                 child.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(child.pid, signal.SIGKILL)
+        if celery is not None:
+            celery.stop()  # redis (the worker is stopped above with the others)
         if server.origin == "private":
             pg.stop_private_server()
         log("stopped")

@@ -82,7 +82,7 @@ def celery_cluster(pg_server: pg.Server, fresh_db: str, tmp_path: Path, monkeypa
             cluster.use_celery(pg_server.url(meta, "postgresql+psycopg2"))
             cluster.start_components(api_port)
             for name in WORKERS:
-                cluster.start_worker(name, concurrency=2)
+                cluster.start_worker(name)  # compose's default concurrency (tests/test_compose.py)
             cluster.wait_for_http(f"http://127.0.0.1:{api_port}/api/v2/monitor/health", 180, "the api-server")
             yield cluster, sb, pg_server.url(meta)
         finally:

@@ -3,7 +3,9 @@
 Three small pieces, each usable alone:
 
 - :class:`RateLimiter`: a rolling-window, per-minute budget shared by every call in a process and keyed
-  by name, so two hook instances (or two operators in one worker) never overspend one API budget.
+  by name, so two hook instances (or two operators in one worker) never overspend one API budget;
+  with :meth:`RateLimiter.share_budgets` the budget is shared by every process instead (shards on
+  several workers: the order store's budgets, kept in PostgreSQL).
 - :func:`parse_retry_after`: the ``Retry-After`` header as seconds (delta-seconds or HTTP-date).
 - :class:`RetryPolicy` + :func:`retrying`: a bounded tenacity loop (attempts *and* total time) whose
   wait is the larger of the server's ``Retry-After`` and a jittered exponential backoff.
@@ -22,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import ClassVar
+from typing import ClassVar, Protocol
 from urllib.parse import SplitResult, urlsplit
 
 import requests
@@ -42,6 +44,14 @@ _WINDOW_SECONDS = 60.0
 WINDOW_SAFETY_MARGIN_SECONDS = 1.0
 
 
+class SharedBudgets(Protocol):
+    """Budgets shared across processes (``orderflow.store.rate_budgets``)."""
+
+    def take_rate_budget(self, name: str, allowed: int, window_seconds: float) -> float:
+        """Record one call and return 0, or return the seconds until the budget has room."""
+        ...
+
+
 class RateLimiter:
     """Rolling-window (per minute) limiter shared by every call in a process, keyed by name.
 
@@ -56,6 +66,15 @@ class RateLimiter:
 
     _registry: ClassVar[dict[str, RateLimiter]] = {}
     _registry_lock: ClassVar[threading.Lock] = threading.Lock()
+    # Where the limited budgets are counted when several processes spend them (None: in-process).
+    _shared: ClassVar[SharedBudgets | None] = None
+
+    @classmethod
+    def share_budgets(cls, budgets: SharedBudgets | None) -> None:
+        """Count every limited budget in ``budgets`` (across processes and hosts) from now on, in
+        this process; None goes back to counting in-process. The step framework calls it with the
+        order store before any hook is used."""
+        cls._shared = budgets
 
     def __init__(
         self,
@@ -93,6 +112,7 @@ class RateLimiter:
         """Forget every shared limiter (tests; a fresh process starts this way anyway)."""
         with cls._registry_lock:
             cls._registry.clear()
+            cls._shared = None
 
     def set_limit(self, per_minute: float | None) -> None:
         if per_minute is not None and per_minute < 0:
@@ -110,6 +130,9 @@ class RateLimiter:
 
     def acquire(self) -> float:
         """Block until a call is allowed, record it and return the seconds waited."""
+        shared = type(self)._shared
+        if shared is not None:
+            return self._acquire_shared(shared)
         waited = 0.0
         while True:
             with self._lock:
@@ -127,6 +150,21 @@ class RateLimiter:
                 delay = self._calls[0] + window - now
             # Sleep outside the lock so other threads can see the limit change or compute their own wait.
             delay = max(delay, 0.001)
+            self._sleep(delay)
+            waited += delay
+
+    def _acquire_shared(self, shared: SharedBudgets) -> float:
+        waited = 0.0
+        while True:
+            with self._lock:
+                if not self.per_minute:
+                    return waited
+                allowed, window = self._window()
+            delay = shared.take_rate_budget(self.name, allowed, window)
+            if delay <= 0:
+                if waited:
+                    log.info("rate limiter %s (shared): waited %.2fs", self.name, waited)
+                return waited
             self._sleep(delay)
             waited += delay
 

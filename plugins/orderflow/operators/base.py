@@ -199,7 +199,12 @@ class OrderStepOperator(BaseOperator):
         self.result = StepResult(self.step)
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from orderflow.hooks._http import RateLimiter
+
         self._prepare(context)
+        # Best Buy and Canada Post count calls per API key: every shard on every worker spends the
+        # same budgets, so the limiters count in the order database, not in this process.
+        RateLimiter.share_budgets(self.store)
         try:
             released = self.store.release_owner_claims(self.claim_owner)
             if released:
@@ -211,6 +216,7 @@ class OrderStepOperator(BaseOperator):
             # never gets here: its claims expire after claim_ttl_seconds(), or the same task
             # instance's next try takes them back at once).
             self.store.release_owner_claims(self.claim_owner)
+            RateLimiter.share_budgets(None)
             self.store.close()
         return self.conclude()
 

@@ -16,13 +16,14 @@ from orderflow.store.messaging import MessagingMixin
 from orderflow.store.money import MoneyIntentsMixin, OpenIntentExists
 from orderflow.store.orders import OrdersMixin, StaleStatus, Transition, UpsertedOrder
 from orderflow.store.packing import PackingMixin
+from orderflow.store.rate_budgets import RateBudgetsMixin
 from orderflow.store.replies import AgentRepliesMixin
 from orderflow.store.shipment_doubt import CreateDoubt, ShipmentDoubtMixin
 
 
 class OrderStore(
     OrdersMixin, ClaimsMixin, MessagingMixin, InboxMixin, PackingMixin, CarrierLookupsMixin, MoneyIntentsMixin,
-    ManifestsMixin, ShipmentDoubtMixin, AgentRepliesMixin,
+    ManifestsMixin, ShipmentDoubtMixin, AgentRepliesMixin, RateBudgetsMixin,
 ):
     """All SQL access of orderflow. Build with OrderStore(dsn) or OrderStore.from_conn_id()."""
 
