@@ -437,4 +437,4 @@ def test_celery_settings_are_the_ones_the_cluster_test_runs_with(compose, resolv
         assert (backend.scheme, backend.hostname, backend.path) == (meta.scheme, meta.hostname, meta.path)
         assert env["ORDERFLOW_SHARDS"] == "1"
     raw = compose["x-airflow-common"]["environment"]["AIRFLOW__CELERY__WORKER_CONCURRENCY"]
-    assert raw == "${AIRFLOW_WORKER_CONCURRENCY:-%d}" % cluster.CELERY_WORKER_CONCURRENCY
+    assert raw == f"${{AIRFLOW_WORKER_CONCURRENCY:-{cluster.CELERY_WORKER_CONCURRENCY}}}"
