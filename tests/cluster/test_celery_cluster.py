@@ -122,6 +122,8 @@ def _wait(what: str, seconds: float, check: Any, cluster: local_cluster.Cluster)
     raise AssertionError(f"timed out after {seconds:.0f}s waiting for {what}")
 
 
+# A whole cluster start plus a 200-order run: about 5 minutes on a quiet 2-core machine.
+@pytest.mark.timeout(1800)
 def test_scheduled_run_ships_200_orders_on_two_celery_workers_and_survives_one_dying(celery_cluster) -> None:
     cluster, sb, meta_url = celery_cluster
     from orderflow.store import OrderStore
