@@ -192,6 +192,11 @@ def unpause_when_parsed(airflow: str, env: dict[str, str]) -> None:
             subprocess.run([airflow, "dags", "trigger", "orderflow_core"], env=env, cwd=REPO,
                            capture_output=True, text=True)
             log("orderflow_core unpaused and a first run triggered (then every 15 minutes)")
+            # The Canada Post close of day runs at the cut-off (no run now: the day is not over).
+            eod = subprocess.run([airflow, "dags", "unpause", "orderflow_end_of_day"], env=env, cwd=REPO,
+                                 capture_output=True, text=True)
+            if eod.returncode == 0:
+                log("orderflow_end_of_day unpaused (runs at the Canada Post cut-off)")
             return
         time.sleep(5)
     log("could not unpause orderflow_core; unpause it in the UI")
@@ -283,6 +288,7 @@ def main() -> int:
         log(f"user {username:<9} ({roles}) password {password}   (shown once; kept in {STATE / 'secrets.json'})")
     log(f"Packing station    {base}/orderflow/packing/")
     log(f"Inbox              {base}/orderflow/inbox/")
+    log(f"Close the day      {base}/orderflow/close-day/")
     if USE_SANDBOX:
         log(f"Sandbox Best Buy   http://127.0.0.1:{MIRAKL_PORT}/__admin/state")
         log(f"Sandbox Canada Post http://127.0.0.1:{CANADAPOST_PORT}/__admin/state")

@@ -31,6 +31,12 @@ class OrderflowPlugin(AirflowPlugin):
             "url_route": "packing-station",
         },
         {
+            "name": "Close the day",
+            "href": f"{URL_PREFIX}/close-day/",
+            "destination": "nav",
+            "url_route": "close-the-day",
+        },
+        {
             "name": "Customer service",
             "href": f"{URL_PREFIX}/inbox/",
             "destination": "nav",

@@ -15,8 +15,9 @@ Roles (FAB auth manager; Admin is given every permission below too):
 - Agent: the same for Customer Service, plus Seller Cancelation and Refunds (issue 13).
 - Packer also holds Seller Cancelation (a unit missing or damaged at the table).
 - Receiver: the Returns page and Refunds (mail-in returns are refunded there).
-- Pack Supervisor: only "Packing Override" (edit): packing an order with units not scanned. Given
-  alongside Packer to the people allowed to make that call.
+- Pack Supervisor: "Packing Override" (edit): packing an order with units not scanned; and the
+  "End of Day" page (read, edit = close the day, print manifests). Given alongside Packer to the
+  people allowed to make those calls.
 Re-running ``roles`` converges each of these roles to exactly its list (extra permissions added by
 hand are removed), so the list here is the truth.
 """
@@ -31,6 +32,7 @@ from typing import Any
 
 from orderflow.views.resources import (
     CUSTOMER_SERVICE,
+    END_OF_DAY,
     PACKING_OVERRIDE,
     PACKING_STATION,
     REFUNDS,
@@ -60,7 +62,7 @@ ROLE_PERMISSIONS: dict[str, tuple[tuple[str, str], ...]] = {
               *_AIRFLOW_UI),
     # Returns (issue 13): receives, judges and refunds mail-in returns; a Packer may also hold it.
     "Receiver": ((CAN_READ, RETURNS), (CAN_EDIT, RETURNS), *_REFUNDS, *_AIRFLOW_UI),
-    "Pack Supervisor": ((CAN_EDIT, PACKING_OVERRIDE),),
+    "Pack Supervisor": ((CAN_EDIT, PACKING_OVERRIDE), (CAN_READ, END_OF_DAY), (CAN_EDIT, END_OF_DAY), *_AIRFLOW_UI),
 }
 
 # Admin keeps everything: these are added to it (never removed from it).
@@ -68,6 +70,8 @@ ADMIN_EXTRA: tuple[tuple[str, str], ...] = (
     (CAN_READ, PACKING_STATION),
     (CAN_EDIT, PACKING_STATION),
     (CAN_EDIT, PACKING_OVERRIDE),
+    (CAN_READ, END_OF_DAY),
+    (CAN_EDIT, END_OF_DAY),
     (CAN_READ, CUSTOMER_SERVICE),
     (CAN_EDIT, CUSTOMER_SERVICE),
     *_SELLER_CANCEL,

@@ -14,6 +14,7 @@ FAILED_ORDERS = {"AF-1": "acceptance_failed", "LF-1": "label_failed", "TF-1": "t
 NEAR_DEADLINE_2H = {"P-RISK", "LC-RISK"}  # within 2 hours of the accept / ship deadline
 OVERDUE_THREAD = "thread-overdue"
 WAITING_THREAD = "thread-fresh"
+UNTRANSMITTED_GROUP = "20990102-1"  # a Canada Post group past its cut-off, not transmitted
 AIRFLOW_TEST_DAG = "orderflow_core_grafana_test"
 # A live claim left by a shipping try stopped from outside (and an expired one, not held any more).
 HELD_BY = "orderflow_core/scheduled__stopped/shipping.buy_labels"
@@ -64,6 +65,24 @@ def seed_orders(cur, now: datetime) -> None:
         """INSERT INTO shipments (order_id, package_no, customer_request_id, status, price, created_at)
            VALUES ('S0-A', 2, 'S0-A-2', 'voided', 99.00, %s)""",
         (now - 2 * H,),
+    )
+
+    # End of day: yesterday's group transmitted (a manifest of 2 parcels), one past its cut-off and
+    # still open (the alert), today's open; a label refunded after its manifest.
+    for seq, (group, status, cutoff) in enumerate((("20990101-1", "transmitted", now - 20 * H),
+                                                   (UNTRANSMITTED_GROUP, "open", now - 2 * H),
+                                                   ("20990103-1", "open", now + 3 * H)), start=1):
+        cur.execute("""INSERT INTO shipping_groups (group_id, mailing_date, seq, status, cutoff_at)
+                       VALUES (%s, %s, %s, %s, %s)""", (group, cutoff.date(), seq, status, cutoff))
+    cur.execute("""INSERT INTO manifests (manifest_id, group_id, po_number, shipment_count, status, found_by,
+                                          created_at)
+                   VALUES ('270000000000000001', '20990101-1', 'P000000001', 2, 'stored', 'transmit answer', %s)""",
+                (now - 20 * H,))
+    cur.execute(
+        """INSERT INTO shipments (order_id, package_no, customer_request_id, status, price, created_at,
+                                  refund_requested_at, group_id)
+           VALUES ('S1-A', 2, 'S1-A-2', 'refund_requested', 14.00, %s, %s, '20990101-1')""",
+        (now - 30 * H, now - 3 * H),
     )
 
     # Waiting for acceptance: one an hour from its 24 h deadline, one fresh.

@@ -13,10 +13,11 @@ from tests.grafana.conftest import AIRFLOW_ROLE, ORDER_ROLE, run_as
 from tests.grafana.grafana_files import DASHBOARDS, ORDER_DS, alert_rules, alert_sql, datasources, load_dashboard
 
 RULES = alert_rules()
-EXPECTED = {"orderflow-order-failed", "orderflow-deadline-2h", "orderflow-reply-overdue", "orderflow-dag-failing"}
+EXPECTED = {"orderflow-order-failed", "orderflow-deadline-2h", "orderflow-reply-overdue", "orderflow-dag-failing",
+            "orderflow-groups-untransmitted"}
 
 
-def test_the_four_rules_are_provisioned_with_unique_uids():
+def test_the_rules_are_provisioned_with_unique_uids():
     assert sorted(r["uid"] for r in RULES) == sorted(EXPECTED)
 
 
@@ -61,6 +62,7 @@ def test_order_alerts_fire_on_the_seeded_conditions(now, order_conn):
         "orderflow-order-failed": len(seed.FAILED_ORDERS),
         "orderflow-deadline-2h": len(seed.NEAR_DEADLINE_2H),
         "orderflow-reply-overdue": 1,
+        "orderflow-groups-untransmitted": 1,
     }
 
 

@@ -13,7 +13,8 @@ import pytest
 from tests.views.conftest import PASSWORD
 
 # Sample values for path parameters, so every registered route can be called.
-SAMPLE = {"order_id": "NO-SUCH-ORDER", "shipment_id": "1", "conversation_id": "1", "name": "orderflow.css"}
+SAMPLE = {"order_id": "NO-SUCH-ORDER", "shipment_id": "1", "conversation_id": "1", "name": "orderflow.css",
+          "manifest_row_id": "999999"}
 
 
 def staff_routes() -> list[tuple[str, str]]:
@@ -41,6 +42,8 @@ def resource_of(path: str) -> str:
         return "refund" if "/refund" in path else "cancel"
     if path.startswith("/orderflow/returns"):
         return "returns"
+    if path.startswith("/orderflow/close-day"):
+        return "close-day"
     return "static"
 
 
@@ -51,6 +54,7 @@ def test_the_app_has_the_routes_we_test(airflow_app):
     assert ("POST", "/orderflow/packing/orders/NO-SUCH-ORDER/scans") in routes
     assert ("POST", "/orderflow/inbox/conversations/1/reply") in routes
     assert ("GET", "/orderflow/static/orderflow.css") in routes
+    assert ("POST", "/orderflow/close-day/close") in routes
     assert len(routes) >= 10
 
 
@@ -88,7 +92,7 @@ def test_an_invalid_token_is_treated_as_logged_out(airflow_app):
     ("username", "allowed"),
     [
         ("packer", {"packing", "static", "cancel"}),
-        ("supervisor", {"packing", "static", "cancel"}),
+        ("supervisor", {"packing", "static", "cancel", "close-day"}),
         ("agent", {"inbox", "static", "cancel", "refund"}),
         ("receiver", {"static", "refund", "returns"}),
         ("outsider", set()),
@@ -201,7 +205,8 @@ def test_setup_roles_gives_each_role_exactly_its_permissions(staff_users):
     assert set(first["Agent"]) == ({("can_read", "Customer Service"), ("can_edit", "Customer Service")} | cancel
                                    | refunds | ui)
     assert set(first["Receiver"]) == {("can_read", "Returns"), ("can_edit", "Returns")} | refunds | ui
-    assert set(first["Pack Supervisor"]) == {("can_edit", "Packing Override")}
+    assert set(first["Pack Supervisor"]) == {("can_edit", "Packing Override"), ("can_read", "End of Day"),
+                                             ("can_edit", "End of Day")} | ui
     assert set(setup.ADMIN_EXTRA) <= admin
 
 
@@ -223,7 +228,8 @@ def test_the_plugin_is_listed_with_its_pages_for_a_packer(client_for):
     plugin = next(p for p in resp.json()["plugins"] if p["name"] == "orderflow")
     assert [a["url_prefix"] for a in plugin["fastapi_apps"]] == ["/orderflow"]
     views = {v["url_route"]: v["href"] for v in plugin["external_views"]}
-    assert views == {"packing-station": "/orderflow/packing/", "customer-service": "/orderflow/inbox/"}
+    assert views == {"packing-station": "/orderflow/packing/", "customer-service": "/orderflow/inbox/",
+                     "close-the-day": "/orderflow/close-day/"}
     # An outsider has no Plugins permission: the navigation entry is not for them.
     assert client_for("outsider").get("/api/v2/plugins").status_code == 403
 

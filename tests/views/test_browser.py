@@ -279,3 +279,66 @@ def test_agent_replies_with_a_template(api_server, browser, sandbox, views_store
     _shot(page, "inbox-list-tablet")
     assert page.goto(f"{base}/orderflow/packing/").status == 403
     page.close()
+
+
+def test_supervisor_closes_the_day_and_prints_the_manifest(api_server, browser, sandbox, views_store, make_order,
+                                                           views_sql, monkeypatch):
+    """Two labels bought at the sandbox in today's group; the supervisor's button transmits it (the
+    api-server runs the close of day), the manifest PDF is stored, and printing opens that PDF."""
+    import hashlib
+    from datetime import UTC, datetime
+
+    from orderflow.hooks.canadapost import CanadaPostHook
+    from orderflow.mailing_day import CutOff
+    from orderflow.views.close_day import closing_day
+    from tests.hooks._cp_fixtures import shipment_request
+
+    base = api_server
+    for conn_id, value in sandbox.airflow_conn_uris().items():
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
+    day = closing_day(datetime.now(UTC), CutOff())  # the api-server runs with the default cut-off
+    hook = CanadaPostHook()
+    bought = []
+    for _ in range(2):
+        order_id = make_order([("AUD-TWS-200", 1)], status="accepted")
+        crid = f"{order_id}-1"
+        views_store.create_shipment_intent(order_id=order_id, package_no=1, customer_request_id=crid)
+        group = views_store.assign_shipping_group(crid, day)
+        info = hook.create_shipment(shipment_request(crid, group_id=group), look_up_first=False)
+        views_store.mark_shipment_created(crid, shipment_id=info.shipment_id, tracking_pin=info.tracking_pin,
+                                          links=info.links, price=info.price)
+        bought.append(info.shipment_id)
+    transmits = len(sandbox.calls("canadapost", "transmit_shipments"))
+
+    page = browser.new_page()
+    page.set_viewport_size(DESKTOP)
+    _login(page, base, "/orderflow/close-day/", "supervisor")
+    expect(page.locator(f'tr[data-group="{group}"] .parcels')).to_have_text("2")
+    expect(page.locator("#cutoff-clock")).to_contain_text("Canada Post cut-off")
+    _shot(page, "close-day-before-1280x800")
+    page.click("#close-now")
+    page.wait_for_url("**/close-day/?msg=*")
+    expect(page.locator("#close-message")).to_contain_text("transmitted")
+    expect(page.locator(f'tr[data-group="{group}"] .status')).to_have_text("transmitted")
+    assert len(sandbox.calls("canadapost", "transmit_shipments")) > transmits
+    with views_sql.cursor() as cur:
+        cur.execute("SELECT id, manifest_id, pdf_sha256, shipment_count FROM manifests"
+                    " WHERE group_id = %s AND found_by = 'transmit answer'", (group,))
+        ((manifest_row, manifest_id, sha256, count),) = cur.fetchall()
+    at_carrier = sandbox.canadapost.store.manifests[manifest_id]
+    assert sorted(at_carrier.shipment_ids) == sorted(bought) and count == 2
+    _shot(page, "close-day-after-1280x800")
+
+    button = page.locator(f'.manifest[data-manifest="{manifest_id}"] .btn-print-manifest')
+    with page.expect_response(lambda r: r.url.endswith(f"/close-day/manifests/{manifest_row}.pdf")) as answer:
+        button.click()
+    pdf = answer.value
+    assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
+    # What the browser opened to print is the stored, validated manifest (Chromium's PDF viewer takes
+    # the navigation over, so read the same URL again with the page's own session).
+    again = page.context.request.get(pdf.url)
+    assert again.status == 200 and hashlib.sha256(again.body()).hexdigest() == sha256
+    with views_sql.cursor() as cur:
+        cur.execute("SELECT printed_by FROM manifests WHERE id = %s", (manifest_row,))
+        assert cur.fetchone()[0] == "supervisor"
+    page.close()

@@ -60,12 +60,13 @@ def daily_group_request(store: Any, settings: Any, config: Any, request: Any, cr
     next group."""
     from dataclasses import replace
 
-    from orderflow.mailing_day import CutOff, mailing_date
+    from orderflow.mailing_day import CutOff, cutoff_at, mailing_date
 
     if not config.shipper.contract or config.group_strategy != "daily" or request.group_id:
         return request
-    day = mailing_date(datetime.now(UTC), CutOff.from_settings(settings))
-    return replace(request, group_id=store.assign_shipping_group(crid, day))
+    cut = CutOff.from_settings(settings)
+    day = mailing_date(datetime.now(UTC), cut)
+    return replace(request, group_id=store.assign_shipping_group(crid, day, cutoff_at(day, cut)))
 
 
 class GroupRefused(Exception):

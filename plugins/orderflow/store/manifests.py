@@ -13,7 +13,7 @@ The group protocol (see orderflow.operators.end_of_day):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -25,9 +25,11 @@ GS = lifecycle.GroupStatus
 
 class ManifestsMixin(StoreBase):
     # -- the shipping step -----------------------------------------------------------------------
-    def assign_shipping_group(self, customer_request_id: str, mailing_date: date) -> str:
-        """Put the intent in the open group of ``mailing_date`` (creating the day's next group when
-        none is open) and return the group id."""
+    def assign_shipping_group(
+        self, customer_request_id: str, mailing_date: date, cutoff_at: datetime | None = None
+    ) -> str:
+        """Put the intent in the open group of ``mailing_date`` (creating the day's next group, due by
+        ``cutoff_at``, when none is open) and return the group id."""
         for _ in range(20):
             with self.transaction() as cur:
                 self.run(cur, "eod_open_group", {"mailing_date": mailing_date})
@@ -37,7 +39,7 @@ class ManifestsMixin(StoreBase):
                     self.run(cur, "eod_open_group", {"mailing_date": mailing_date})  # opened meanwhile?
                     row = cur.fetchone()
                 if row is None:
-                    self.run(cur, "eod_new_group", {"mailing_date": mailing_date})
+                    self.run(cur, "eod_new_group", {"mailing_date": mailing_date, "cutoff_at": cutoff_at})
                     row = cur.fetchone()
                     if row is None:
                         continue  # another session made it meanwhile: look again
@@ -136,3 +138,19 @@ class ManifestsMixin(StoreBase):
             "id": manifest_row_id, "status": status, "pdf_path": pdf_path, "pdf_sha256": pdf_sha256,
             "error": jsonb(dict(error)) if error is not None else None,
         })
+
+    # -- the "Close the day" page --------------------------------------------------------------------
+    def day_groups(self, since: date) -> list[Row]:
+        return self.fetch_all("eod_page_groups", {
+            "since": since, "live": lifecycle.values(lifecycle.LIVE),
+            "unsettled": lifecycle.values(lifecycle.GROUP_UNSETTLED),
+        })
+
+    def manifests_of_groups(self, group_ids: Sequence[str]) -> list[Row]:
+        return self.fetch_all("eod_page_manifests", {"group_ids": list(group_ids)})
+
+    def manifest(self, manifest_row_id: int) -> Row | None:
+        return self.fetch_one("eod_manifest", {"id": manifest_row_id})
+
+    def record_manifest_print(self, manifest_row_id: int, *, printed_by: str) -> Row | None:
+        return self.fetch_one("eod_manifest_printed", {"id": manifest_row_id, "printed_by": printed_by})

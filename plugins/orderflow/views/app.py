@@ -10,7 +10,14 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from orderflow.views.resources import CUSTOMER_SERVICE, PACKING_STATION, REFUNDS, RETURNS, SELLER_CANCELATION
+from orderflow.views.resources import (
+    CUSTOMER_SERVICE,
+    END_OF_DAY,
+    PACKING_STATION,
+    REFUNDS,
+    RETURNS,
+    SELLER_CANCELATION,
+)
 
 # Largest request body the pages accept: a reply or a batch of 200 scans is a few kB. Bigger is refused
 # with 413 before anything reads it (a TLS proxy in front should cap bodies too: docs/production-docker.md).
@@ -30,7 +37,7 @@ def create_app() -> Any:
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
-    from orderflow.views import aftersale, inbox, packing
+    from orderflow.views import aftersale, close_day, inbox, packing
     from orderflow.views.common import STATIC_DIR, render
     from orderflow.views.security import CsrfRejected, Forbidden, LoginRequired, login_url, require_any
 
@@ -38,6 +45,7 @@ def create_app() -> Any:
     fastapi_app.include_router(packing.router)
     fastapi_app.include_router(inbox.router)
     fastapi_app.include_router(aftersale.router)
+    fastapi_app.include_router(close_day.router)
 
     def wants_json(request: Request) -> bool:
         if "application/json" in request.headers.get("accept", ""):
@@ -75,7 +83,8 @@ def create_app() -> Any:
             return JSONResponse({"error": message}, status_code=422)
         return render(request, "error.html", {"title": "Invalid input", "message": message}, status_code=422)
 
-    static_user = Depends(require_any(PACKING_STATION, CUSTOMER_SERVICE, RETURNS, REFUNDS, SELLER_CANCELATION))
+    static_user = Depends(require_any(PACKING_STATION, CUSTOMER_SERVICE, RETURNS, REFUNDS, SELLER_CANCELATION,
+                                      END_OF_DAY))
 
     @fastapi_app.get("/static/{name}", name="static", dependencies=[static_user])
     def static(name: str) -> Response:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from orderflow import lifecycle
 from orderflow.store import OrderStore
 from orderflow.store.packing import MAX_BARCODE_LENGTH, PackingRefused, PackProgress, barcode_hint
+from orderflow.views.close_day import cutoff_clock
 from orderflow.views.common import base_path, get_store, render, settings, utcnow
 from orderflow.views.label_download import label_response
 from orderflow.views.resources import PACKING_OVERRIDE, PACKING_STATION, WRITE
@@ -68,7 +69,8 @@ def queue_page(request: Request, user: Reader, store: Store, code: str | None = 
     return render(
         request,
         "packing_queue.html",
-        {"user": user, "orders": rows, "message": message, "code": code or "", "gate": settings().pack_verify_gate},
+        {"user": user, "orders": rows, "message": message, "code": code or "", "gate": settings().pack_verify_gate,
+         "cutoff": cutoff_clock(now)},
         status_code=404 if message else 200,
     )
 

@@ -11,6 +11,8 @@ CUSTOMER_SERVICE = "Customer Service"
 SELLER_CANCELATION = "Seller Cancelation"  # cancel lines before shipping (Packer, Agent)
 REFUNDS = "Refunds"  # refund shipped lines (Agent, Receiver for mail-in returns)
 RETURNS = "Returns"  # the Returns page (Receiver)
+# The "Close the day" page: transmitting the day's Canada Post groups and printing manifests.
+END_OF_DAY = "End of Day"
 
 # Methods passed to is_authorized_custom_view; the FAB auth manager maps them to its actions.
 READ = "GET"    # can_read

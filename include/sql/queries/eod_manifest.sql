@@ -1,0 +1,1 @@
+SELECT * FROM manifests WHERE id = %(id)s
