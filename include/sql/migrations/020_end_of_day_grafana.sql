@@ -1,4 +1,4 @@
--- 018: the end of day in Grafana (issue 14): each group keeps the cut-off it must be transmitted by
+-- 020: the end of day in Grafana (issue 14): each group keeps the cut-off it must be transmitted by
 -- (computed by orderflow.mailing_day from the seller's settings when the group opens), so the
 -- "groups left untransmitted past the cut-off" alert needs no copy of the settings in SQL; and the
 -- read-only Grafana role reads the groups and manifests (parcels per manifest).
