@@ -8,8 +8,10 @@ the action, 429, a created shipment invisible to look-ups for a while); the sche
 DAG's steps in order, or one step alone; a worker dies in the middle of a batch (just before a
 store write, the API call before it done) and Airflow retries that task instance; two steps
 overlap; customers write (new threads or not), the inbox is synced and answered automatically
-(M12 dropped after commit, 5xx after the action); a packer packs parcels from the queue (every
-unit scanned, or overridden); the pack gate is switched on and off between runs.
+(M12 dropped after commit, 5xx after the action); an agent's reply is submitted twice (a
+resubmit, a double click, a retry after a dropped answer or a 5xx after the action); a packer
+packs parcels from the queue (every unit scanned, or overridden); the pack gate is switched on and
+off between runs.
 
 Invariants after every rule, read from the sandbox's own state and from the order DB:
 
@@ -22,8 +24,9 @@ Invariants after every rule, read from the sandbox's own state and from the orde
   hold money is served (void candidates for ended orders) and none is a pair no code writes;
 - every history row is a transition the status machine allows, from the row before it, and the
   history only grows;
-- at most one M12 per customer message answered automatically (the shop's messages in each sandbox
-  thread never outnumber the auto-replies orderflow recorded for it).
+- at most one M12 per composed reply (its text appears at most once in the sandbox's thread) and
+  per customer message answered automatically (the other shop messages of a thread never
+  outnumber the auto-replies orderflow recorded for it).
 
 ``make test`` runs the ``ci`` profile; ``make soak`` the ``soak`` one and prints what it explored.
 """
@@ -33,7 +36,9 @@ from __future__ import annotations
 import itertools
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import requests
@@ -49,6 +54,7 @@ from hypothesis.stateful import (
 )
 
 from orderflow import lifecycle
+from orderflow.replies import new_reply_key
 from orderflow.store import OrderStore
 from orderflow.store.packing import PackingRefused
 from tests.model.conftest import PROFILE
@@ -107,6 +113,7 @@ class OrderModel(RuleBasedStateMachine):
         self.or23_faults = 0
         self.seen_history: dict[str, list[tuple[int, str | None, str]]] = {}
         self._timing: tuple[str, float] | None = None
+        self.replies = itertools.count(1)
         self.last: Snapshot | None = None  # what the invariants read after the last rule
         EXPLORED["examples"] += 1
 
@@ -182,6 +189,33 @@ class OrderModel(RuleBasedStateMachine):
         self._count(f"step {step}")
         self._step(step, self.new_run())
 
+    @precondition(lambda self: bool(self.last and self.last.conversations))
+    @rule(data=st.data(), how=st.sampled_from(["twice in a row", "double click", "after a dropped answer",
+                                               "after a 5xx after the action"]))
+    def agent_replies_submitted_twice(self, data: st.DataObject, how: str) -> None:
+        """An agent's composed reply (its one-time key) submitted twice: a resubmit, a double click
+        (two requests at once), a retry after a lost or failed answer."""
+        assert self.last is not None
+        conversation_id = data.draw(st.sampled_from(self.last.conversations), label="conversation")
+        self._count(f"agent reply {how}")
+        key = new_reply_key()
+        body = f"Model reply {next(self.replies)}: we are on it."
+        submit = partial(self.world.submit_agent_reply, reply_key=key, conversation_id=conversation_id, body=body)
+        if how == "after a dropped answer":
+            self.world.sb.set_faults("mirakl", "M12", count=1, drop_rate=1)
+        elif how == "after a 5xx after the action":
+            self.world.sb.set_faults("mirakl", "M12", count=1, error_rate=1, error_statuses=[500],
+                                     error_after_commit=True)
+        if how == "double click":
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                states = list(pool.map(lambda _: submit(), range(2)))
+        else:
+            states = [submit()]
+            if how != "twice in a row":
+                time.sleep(2.1)  # the page's "checking" window (recheck_seconds) has passed
+            states.append(submit())
+        EXPLORED[f"agent reply outcomes {'/'.join(states)}"] += 1
+
     @rule(seconds=st.sampled_from([5, 900]))
     def time_passes(self, seconds: int) -> None:
         self._count("time passes")
@@ -217,7 +251,7 @@ class OrderModel(RuleBasedStateMachine):
         self._count(f"step {step}")
         self._step(step, self.new_run())
 
-    @rule(data=st.data(), step=st.sampled_from(sorted(KILL_POINTS_OF)), after=st.integers(0, 2))
+    @rule(data=st.data(), step=st.sampled_from(sorted(KILL_POINTS_OF)), after=st.integers(0, 1))
     def worker_killed_mid_batch(self, data: st.DataObject, step: str, after: int) -> None:
         """A scheduler run whose `step` worker dies mid-batch (the steps before it run as usual)."""
         point = data.draw(st.sampled_from(KILL_POINTS_OF[step]), label="dies just before")
@@ -284,13 +318,14 @@ class OrderModel(RuleBasedStateMachine):
             active={crid: ids for crid, ids in world.cp_active().items() if ids},
             history=world.history(), shipments=world.shipments(),
             queued={r["order_id"] for r in world.pack_queue()},
+            conversations=[r["conversation_id"] for r in world.conversations()],
         )
         self.last = snap
         self.one_live_label_per_package_and_none_for_a_settled_canceled_order(snap)
         self.shipped_only_after_tracking_with_the_live_pin(snap)
         self.every_order_and_every_paid_label_is_served(snap)
         self.history_follows_the_machine_and_only_grows(snap)
-        self.at_most_one_m12_per_answered_message()
+        self.at_most_one_m12_per_composed_reply_and_answered_message()
 
     def one_live_label_per_package_and_none_for_a_settled_canceled_order(self, snap: Snapshot) -> None:
         assert all(len(ids) == 1 for ids in snap.active.values()), snap.active
@@ -344,13 +379,18 @@ class OrderModel(RuleBasedStateMachine):
         self.seen_history = snap.history
 
 
-    def at_most_one_m12_per_answered_message(self) -> None:
-        """Every message the shop sent is one recorded auto-reply (one per customer message): a
-        second M12 for the same reply would make a thread hold more than orderflow decided to send."""
+    def at_most_one_m12_per_composed_reply_and_answered_message(self) -> None:
+        """Each composed reply reaches its thread at most once (its text is unique); every other
+        message the shop sent is one recorded auto-reply (one per customer message answered)."""
         sent = self.world.shop_messages_by_thread()
+        composed = set(self.world.agent_reply_bodies().values())
+        twice = {body: n for bodies in sent.values() for body, n in Counter(bodies).items()
+                 if body in composed and n > 1}
+        assert twice == {}, f"composed replies sent more than once: {twice}"
         decided = self.world.auto_replies_by_thread()
-        over = {tid: (n, decided.get(tid, 0)) for tid, n in sent.items() if n > decided.get(tid, 0)}
-        assert over == {}, f"threads with more shop messages than replies decided: {over}"
+        automatic = {tid: sum(1 for b in bodies if b not in composed) for tid, bodies in sent.items()}
+        over = {tid: (n, decided.get(tid, 0)) for tid, n in automatic.items() if n > decided.get(tid, 0)}
+        assert over == {}, f"threads with more automatic shop messages than auto-replies decided: {over}"
 
 
 @dataclass
@@ -362,6 +402,7 @@ class Snapshot:
     history: dict[str, list[tuple[int, str | None, str]]]
     shipments: list[dict[str, Any]]
     queued: set[str]
+    conversations: list[int]
 
 
 def test_order_lifecycle_model(model_world: World) -> None:
@@ -377,5 +418,7 @@ def test_order_lifecycle_model(model_world: World) -> None:
               f"{EXPLORED['steps']} steps")
         for name, count in rules:
             print(f"  {count:5d}  {name[5:]:45s} {SECONDS[name[5:]]:7.1f} s")
+        for name, count in sorted((k, v) for k, v in EXPLORED.items() if k.startswith("agent reply outcomes")):
+            print(f"  {count:5d}  {name}")
 
 

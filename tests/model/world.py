@@ -197,12 +197,38 @@ class World:
         state = requests.get(f"{self.sb.canadapost_url}/__admin/state", timeout=10).json()
         return state["active_shipments_by_customer_request_id"]
 
-    def shop_messages_by_thread(self) -> dict[str, int]:
-        """Messages the shop sent (M12 applied), per Mirakl thread, from the sandbox's own threads."""
+    def shop_messages_by_thread(self) -> dict[str, list[str]]:
+        """The bodies of the messages the shop sent (M12 applied), per Mirakl thread, from the
+        sandbox's own threads."""
         service = self.sb.mirakl
         with service.lock:
-            return {tid: sum(1 for m in t["messages"] if (m.get("from") or {}).get("type") == "SHOP_USER")
+            return {tid: [m["body"] for m in t["messages"] if (m.get("from") or {}).get("type") == "SHOP_USER"]
                     for tid, t in service.threads.items()}
+
+    def conversations(self) -> list[dict[str, Any]]:
+        return self.query("SELECT conversation_id, mirakl_thread_id, customer_id FROM conversations "
+                          "WHERE customer_id IS NOT NULL ORDER BY conversation_id")
+
+    def agent_reply_bodies(self) -> dict[str, str]:
+        """Composed replies (one-time key -> exact text) agents submitted, whatever became of them."""
+        return {r["reply_key"]: r["body"] for r in self.query("SELECT reply_key, body FROM agent_replies")}
+
+    def submit_agent_reply(self, *, reply_key: str, conversation_id: int, body: str) -> str:
+        """What the inbox page does on a submit (``views.inbox``): the replies module, its hook."""
+        from orderflow import replies
+        from orderflow.views.inbox import _inbox_hook
+
+        store = OrderStore(self.db_url, max_connections=3)
+        hook = _inbox_hook()
+        try:
+            outcome = replies.send_agent_reply(store, hook, reply_key=reply_key, conversation_id=conversation_id,
+                                               body=body, agent="model", recheck_seconds=2.0)
+            return outcome.state
+        except Exception as exc:  # the page answers "checking" and keeps the text
+            return f"error {type(exc).__name__}"
+        finally:
+            hook.close()
+            store.close()
 
     def auto_replies_by_thread(self) -> dict[str, int]:
         """Auto-replies orderflow recorded (one row per customer message, sent or in doubt), per thread."""
