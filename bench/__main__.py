@@ -9,6 +9,10 @@ Sections (``--only`` takes their names, comma-separated):
   ``api_efficiency`` (calls per order per step and endpoint, from the sandbox call log) and
   ``memory`` (peak RSS of the process running the tasks).
 - ``limits``: label buying against Canada Post's and Mirakl's limits, client limits configured to match.
+- ``scaling``: the pipeline through a real scheduler (tools/cluster.py) with ORDERFLOW_SHARDS 1, 2, 4 on
+  the LocalExecutor and on Celery with 2 workers, its ratios to the baseline and to the latency bound, peak
+  RSS per task process (``scaling``); label buying at 20 creates/min with 4 shards on 2 workers
+  (``scaling_limits``). Not part of ``--quick`` unless named in ``--only`` (a cluster start is minutes).
 - ``lookups``: calls per non-contract look-up (doubt) at 10, 100 and 1,000 shipments a day, before and
   after the look-up cache (``nc_lookups``).
 
@@ -36,6 +40,8 @@ TITLES = {
     "limits": "Against the limits",
     "memory": "Memory",
     "nc_lookups": "Non-contract look-ups: calls per doubt",
+    "scaling": "Scaling out: shards through a real scheduler (LocalExecutor, Celery)",
+    "scaling_limits": "Against the limits: shards on Celery workers",
 }
 # What each runnable part fills.
 PARTS = {
@@ -45,10 +51,14 @@ PARTS = {
     "pipeline": ("pipeline", "api_efficiency", "memory"),
     "limits": ("limits",),
     "lookups": ("nc_lookups",),
+    "scaling": ("scaling", "scaling_limits"),
 }
+#: Parts a run without ``--only`` leaves out under ``--quick`` (too slow for a smoke run).
+NOT_QUICK = ("scaling",)
 QUICK = {"orders": 20, "db_orders": 5_000, "db_history": 25_000, "repeat": 3, "startup_runs": 1,
          "baseline_sample": 5, "limits_seconds": 5, "limits_orders": 10, "alt_workers": 0,
-         "lookups_rates": "10"}
+         "lookups_rates": "10", "scaling_orders": 20, "scaling_shards": "2", "scaling_executors": "local",
+         "scaling_limits_seconds": 0}
 
 
 def log(message: str) -> None:
@@ -75,6 +85,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="also run the pipeline with ORDERFLOW_MAX_WORKERS=this (0: skip; default 32)")
     p.add_argument("--lookups-rates", default="10,100,1000",
                    help="shipments a day the look-up benchmark measures at (default 10,100,1000)")
+    p.add_argument("--scaling-orders", type=int, default=1000, help="orders per scaling configuration (default 1000)")
+    p.add_argument("--scaling-shards", default="1,2,4", help="ORDERFLOW_SHARDS values to run (default 1,2,4)")
+    p.add_argument("--scaling-executors", default="local,celery", help="local and/or celery (default both)")
+    p.add_argument("--scaling-workers", type=int, default=2, help="Celery workers (default 2)")
+    p.add_argument("--scaling-limits-seconds", type=float, default=180.0,
+                   help="label-buying window with 4 shards on the Celery workers (0: skip; default 180)")
     p.add_argument("--only", default="", help=f"comma-separated parts to run: {', '.join(PARTS)}")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of every part in about a minute")
     p.add_argument("--keep-db", action="store_true", help="keep the scale database afterwards")
@@ -90,7 +106,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = [s for s in only if s not in PARTS]
     if unknown:
         p.error(f"unknown part(s) {unknown}; choose from {', '.join(PARTS)}")
-    args.parts = only or list(PARTS)
+    args.parts = only or [name for name in PARTS if not (args.quick and name in NOT_QUICK)]
     return args
 
 
@@ -158,12 +174,28 @@ def main(argv: list[str] | None = None) -> int:
         rates = tuple(int(r) for r in args.lookups_rates.split(",") if r.strip())
         mod.run(sections["nc_lookups"], rates=rates, log=log)
 
+    def scaling() -> None:
+        from bench import scaling as mod
+
+        mod.run(sections["scaling"], orders=args.scaling_orders, latency_ms=args.latency_ms,
+                shards=tuple(int(s) for s in args.scaling_shards.split(",") if s.strip()),
+                executors=tuple(e.strip() for e in args.scaling_executors.split(",") if e.strip()),
+                workers=args.scaling_workers, max_workers=args.max_workers, baseline=shared.get("baseline"),
+                log=log)
+        if args.scaling_limits_seconds:
+            mod.run_limits(sections["scaling_limits"], seconds=args.scaling_limits_seconds,
+                           orders=args.limits_orders, latency_ms=args.latency_ms, shards=4,
+                           workers=args.scaling_workers, log=log)
+        else:
+            sections["scaling_limits"].status = "skipped"
+
     # Cheap parts first; the baseline before the pipeline (the pipeline prints the ratio).
     part("startup", startup)
     part("baseline", baseline)
     part("pipeline", pipeline)
     part("limits", limits)
     part("lookups", lookups)
+    part("scaling", scaling)
     part("db_scale", db_scale)
 
     ordered = [sections[name] for name in SECTIONS]

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-SECTIONS = ("db_scale", "startup", "baseline", "pipeline", "api_efficiency", "limits", "memory", "nc_lookups")
+SECTIONS = ("db_scale", "startup", "baseline", "pipeline", "api_efficiency", "limits", "memory", "nc_lookups",
+            "scaling", "scaling_limits")
 
 _COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
