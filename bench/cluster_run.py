@@ -91,6 +91,9 @@ def _airflow_env(base: dict[str, str], *, home: Path, metadata_db: str, api_port
         "AIRFLOW__CORE__PARALLELISM": str(parallelism),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
+        # A shared, loaded 2-core machine: the api-server can take longer than the default 5 s to answer
+        # a task's execution-API call (a timeout there fails the try, not the step).
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
     })
     if executor == "local":
         env.pop("AIRFLOW__CELERY__BROKER_URL", None)
