@@ -29,7 +29,7 @@ from orderflow.operators import (
     IngestOrdersOperator,
     VoidCanceledLabelsOperator,
 )
-from orderflow.operators.base import StepResult
+from orderflow.operators.base import OrderflowTransientError, StepResult
 from orderflow.operators.end_of_day import DayCloser
 from orderflow.settings import Settings
 from sandbox.testing import running_sandbox
@@ -216,7 +216,7 @@ def test_a_label_bought_while_a_create_of_the_group_is_in_flight_joins_the_next_
         result = StepResult("end_of_day")
         DayCloser(env.store, CanadaPostHook(), Settings.load(), actor="supervisor", result=result,
                   log=logging.getLogger("test")).close(datetime.now(day.tz).date())
-        assert group in result.waiting and calls(env, "transmit_shipments") == 0
+        assert group in result.transient and calls(env, "transmit_shipments") == 0
         (second,) = labelled(env, 1, "manual__m2")
         assert row(env, second)["group_id"] == f"{day.today}-2"
     finally:
@@ -229,3 +229,36 @@ def test_a_label_bought_while_a_create_of_the_group_is_in_flight_joins_the_next_
     by_group = {tuple(m.group_ids): m.shipment_ids for m in sandbox_manifests(env)}
     assert by_group == {(group,): [first_shipment], (f"{day.today}-2",): [row(env, second)["shipment_id"]]}
     assert calls(env, "transmit_shipments") == 2
+
+
+@pytest.mark.parametrize("fault", [
+    {"error_rate": 1, "count": 1, "error_after_commit": True, "error_statuses": [503]},  # done, then a 5xx
+    {"error_rate": 1, "count": 1, "error_statuses": [502]},  # refused before acting: nothing transmitted
+    {"malformed_rate": 1, "count": 1},  # done, the answer cut in half
+], ids=["5xx-after-commit", "5xx-before-commit", "malformed-answer"])
+def test_every_doubtful_transmit_ends_in_exactly_one_manifest(env: Env, day: Day, monkeypatch, fault) -> None:
+    orders = labelled(env, 2, "manual__day")
+    group = row(env, orders[0])["group_id"]
+    day.after_cutoff()
+    env.sb.set_faults("canadapost", "transmit_shipments", **fault)
+    first_ok = True
+    try:
+        run(CloseDayOperator, run_id="scheduled__eod", task_id=EOD_TASK)
+    except OrderflowTransientError:
+        first_ok = False  # the doubt stands: no manifest read back, the task retries
+    acted = bool(fault.get("error_after_commit") or fault.get("malformed_rate"))
+    assert first_ok == acted and calls(env, "transmit_shipments") == 1
+    if not acted:
+        # No manifest yet, and too soon after the attempt to prove nothing was made: no new transmit.
+        with pytest.raises(OrderflowTransientError):
+            run(CloseDayOperator, run_id="scheduled__eod", task_id=EOD_TASK, try_number=2)
+        assert calls(env, "transmit_shipments") == 1
+        monkeypatch.setenv("ORDERFLOW_EOD_TRANSMIT_RECHECK_SECONDS", "0")
+        run(CloseDayOperator, run_id="scheduled__eod", task_id=EOD_TASK, try_number=3)
+        assert calls(env, "transmit_shipments") == 2  # proven absent by a read-back: transmitted now
+    run(CloseDayOperator, run_id="scheduled__eod2", task_id=EOD_TASK)  # a later run: nothing to do
+    (manifest,) = sandbox_manifests(env)
+    assert manifest.group_ids == [group]
+    assert sorted(manifest.shipment_ids) == sorted(row(env, o)["shipment_id"] for o in orders)
+    (g,) = db(env, "SELECT status, transmit_attempts FROM shipping_groups WHERE group_id = %s", group)
+    assert g == {"status": "transmitted", "transmit_attempts": 1 if acted else 2}

@@ -133,7 +133,8 @@ class DayCloser:
             waited = (self.now() - (group["last_attempt_at"] or group["updated_at"])).total_seconds()
             recheck = float(self.settings.eod_transmit_recheck_seconds)
             if waited < recheck:
-                self.result.record_waiting(
+                # Transient, not waiting: the task retries (within minutes), not tomorrow's cut-off run.
+                self.result.record_transient(
                     gid, f"transmit outcome unknown; no manifest yet {waited:.0f} s after the attempt: read "
                          f"back again before any new transmit (after {recheck:.0f} s)")
                 return
@@ -161,7 +162,7 @@ class DayCloser:
             if not busy:
                 return True
             if self.now() >= deadline:
-                self.result.record_waiting(gid, f"creates still in flight: {', '.join(busy)}")
+                self.result.record_transient(gid, f"creates still in flight: {', '.join(busy)}")
                 return False
             self.sleep(1.0)
 

@@ -102,8 +102,10 @@ def close_now(request: Request, user: Writer, store: Store) -> Response:
     parts = [f"Closed through {through:%a %b %d}: {done}."]
     if result.waiting:
         parts.append("Waiting: " + "; ".join(f"{k}: {v}" for k, v in sorted(result.waiting.items())))
-    if result.transient or result.failed:
-        parts.append("Needs another try: " + ", ".join(sorted({*result.transient, *result.failed})))
+    if result.transient:
+        parts.append("Not yet (try again shortly): " + "; ".join(f"{k}: {v}" for k, v in sorted(result.transient.items())))
+    if result.failed:
+        parts.append("Needs a person: " + "; ".join(f"{k}: {v.get('reason')}" for k, v in sorted(result.failed.items())))
     return _back(request, " ".join(parts)[:480])
 
 
