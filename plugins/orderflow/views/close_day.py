@@ -103,9 +103,11 @@ def close_now(request: Request, user: Writer, store: Store) -> Response:
     if result.waiting:
         parts.append("Waiting: " + "; ".join(f"{k}: {v}" for k, v in sorted(result.waiting.items())))
     if result.transient:
-        parts.append("Not yet (try again shortly): " + "; ".join(f"{k}: {v}" for k, v in sorted(result.transient.items())))
+        later = "; ".join(f"{k}: {v}" for k, v in sorted(result.transient.items()))
+        parts.append(f"Not yet (try again shortly): {later}")
     if result.failed:
-        parts.append("Needs a person: " + "; ".join(f"{k}: {v.get('reason')}" for k, v in sorted(result.failed.items())))
+        person = "; ".join(f"{k}: {v.get('reason')}" for k, v in sorted(result.failed.items()))
+        parts.append(f"Needs a person: {person}")
     return _back(request, " ".join(parts)[:480])
 
 
