@@ -341,4 +341,70 @@ def test_supervisor_closes_the_day_and_prints_the_manifest(api_server, browser, 
     with views_sql.cursor() as cur:
         cur.execute("SELECT printed_by FROM manifests WHERE id = %s", (manifest_row,))
         assert cur.fetchone()[0] == "supervisor"
+
+
+def _shop_bodies(sandbox, thread_id: str) -> list[str]:
+    with sandbox.mirakl.lock:
+        messages = list(sandbox.mirakl.threads[thread_id]["messages"])
+    return [m["body"] for m in messages if m["from"]["type"] == "SHOP_USER"]
+
+
+def test_double_click_on_send_and_send_again_after_a_lost_answer_reach_the_customer_once(
+    api_server, browser, sandbox, views_store, monkeypatch
+):
+    """Issue 12 item 5 in a real browser: a double click on Send (with and without the page's script,
+    which may not have loaded yet) and a second Send after Best Buy took the reply but its answer was
+    lost each leave exactly one message at Best Buy."""
+    base = api_server
+    for conn_id, value in sandbox.airflow_conn_uris().items():
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
+    thread_id, _ = sandbox.generate_messages(1, new_thread=True)[0]
+    conversation_id = sync_sandbox_thread(views_store, sandbox, thread_id)
+    path = f"/orderflow/inbox/conversations/{conversation_id}"
+    page = browser.new_page()
+    page.set_viewport_size(DESKTOP)
+    _login(page, base, path, "agent")
+
+    # 1. A double click with the page's script blocked (a slow or failed script load): two form posts.
+    page.route("**/static/inbox.js", lambda route: route.abort())
+    page.goto(f"{base}{path}")
+    first = "Double-clicked reply: your parcel is on its way."
+    page.fill("#reply-body", first)
+    calls_before = len(sandbox.calls("mirakl"))
+    sandbox.set_faults("mirakl", "M12", latency_ms=1000, count=2)  # the first post is still in flight
+    page.dblclick("#send")
+    page.wait_for_url("**?sent=1*")
+    expect(page.locator("#reply-sent")).to_be_visible()
+    page.unroute("**/static/inbox.js")
+    sandbox.clear_faults("mirakl")
+    assert _shop_bodies(sandbox, thread_id).count(first) == 1
+    m12 = [c for c in sandbox.calls("mirakl", since=calls_before) if c.endpoint == "M12"]
+    assert len(m12) == 1
+
+    # 2. The same with the script (it disables the button after the first click).
+    page.goto(f"{base}{path}")
+    second = "Second reply, double-clicked with the script loaded."
+    page.fill("#reply-body", second)
+    page.dblclick("#send")
+    page.wait_for_url("**?sent=1*")
+    assert _shop_bodies(sandbox, thread_id).count(second) == 1
+
+    # 3. Best Buy stores the reply but the answer is lost; the agent presses Send again.
+    page.goto(f"{base}{path}")
+    third = "Third reply, whose first answer was lost on the way back."
+    page.fill("#reply-body", third)
+    calls_before = len(sandbox.calls("mirakl"))
+    sandbox.set_faults("mirakl", "M12", drop_rate=1, count=1)
+    page.click("#send")
+    page.wait_for_selector("#reply-error")
+    assert "your text is kept" in page.inner_text("#reply-error").lower()
+    assert page.input_value("#reply-body") == third
+    _shot(page, "inbox-reply-being-checked-1280x800")
+    page.click("#send")
+    page.wait_for_load_state()
+    assert _shop_bodies(sandbox, thread_id).count(third) == 1  # the customer got it once
+    assert len([c for c in sandbox.calls("mirakl", since=calls_before) if c.endpoint == "M12"]) == 1
+    page.wait_for_url("**?sent=1*")  # it was found at Best Buy (read back), not sent again
+    expect(page.locator("#reply-sent")).to_be_visible()
+    assert third in page.locator(".message").last.inner_text()
     page.close()
