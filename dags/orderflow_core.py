@@ -15,6 +15,7 @@ from orderflow.operators import (
     VoidCanceledLabelsOperator,
 )
 from orderflow.operators.messaging import AutoReplyOperator, SyncMessagesOperator
+from orderflow.operators.returns import SettleMoneyOperator, SyncReturnsOperator
 from orderflow.settings import Settings
 
 # Environment only: a parse must not read Airflow Variables (a metadata-DB round trip per parse).
@@ -36,6 +37,8 @@ Best Buy Canada Marketplace (Mirakl) orders to Canada Post labels to "shipped", 
 - **tracking**: OR23 (CPCL + PIN), then OR24.
   `label_created` (or `packed` with the pack gate) -> `shipped` / `tracking_failed`.
 - **messaging**: inbox sync, then templated auto-replies (conversations, beside the order steps).
+- **returns**: RT11 returns into `returns` (at most every 5 minutes), and refund/cancelation intents left open
+  (a page request cut short, Best Buy down) read back from Best Buy and finished, exactly once.
 
 Each step claims its orders (overlapping runs never work one order twice), works them in batches
 with bounded concurrency, and writes one history row per outcome carrying this run's id.
@@ -104,8 +107,14 @@ with DAG(
     with TaskGroup("messaging", tooltip="inbox sync and auto-replies") as messaging:
         SyncMessagesOperator(task_id="sync_messages") >> AutoReplyOperator(task_id="auto_reply")
 
+    # After the sale (issue 13): returns from Best Buy, and refunds/cancelations left open finished.
+    with TaskGroup("returns", tooltip="RT11 returns (every 5 min at most); open refund/cancel intents") as returns:
+        SyncReturnsOperator(task_id="sync_returns")
+        SettleMoneyOperator(task_id="settle_money")
+
     ingest >> acceptance >> shipping >> tracking
 
     # A leaf that fails when any step failed: Airflow judges a run by its leaves only. A group only
     # hands on its last tasks, so a task followed by an all_done one (buy_labels) is named as well.
-    [ingest, acceptance, shipping, buy_labels, tracking, messaging] >> RunVerdictOperator(task_id="run_verdict")
+    verdict = RunVerdictOperator(task_id="run_verdict")
+    [ingest, acceptance, shipping, buy_labels, tracking, messaging, returns] >> verdict

@@ -42,4 +42,10 @@ class OrderflowPlugin(AirflowPlugin):
             "destination": "nav",
             "url_route": "customer-service",
         },
+        {
+            "name": "Returns",
+            "href": f"{URL_PREFIX}/returns/",
+            "destination": "nav",
+            "url_route": "returns",
+        },
     ]

@@ -88,7 +88,8 @@ def test_airflow_loads_the_staff_pages_from_the_plugin_entry_point(installed: In
     plugins = json.loads(installed.run(["airflow", "plugins", "-o", "json"]).stdout)
     (ours,) = [p for p in plugins if p["name"] == "orderflow"]
     assert "EntryPoint(name='orderflow', value='orderflow.plugin:OrderflowPlugin'" in ours["source"]
-    assert [v["name"] for v in ours["external_views"]] == ["Packing station", "Close the day", "Customer service"]
+    assert [v["name"] for v in ours["external_views"]] == ["Packing station", "Close the day", "Customer service",
+                                                           "Returns"]
     assert ours["fastapi_apps"][0]["url_prefix"] == "/orderflow"
 
 

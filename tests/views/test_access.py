@@ -14,7 +14,7 @@ from tests.views.conftest import PASSWORD
 
 # Sample values for path parameters, so every registered route can be called.
 SAMPLE = {"order_id": "NO-SUCH-ORDER", "shipment_id": "1", "conversation_id": "1", "name": "orderflow.css",
-          "manifest_row_id": "999999"}
+          "manifest_row_id": "999999", "return_id": "NO-SUCH-RETURN"}
 
 
 def staff_routes() -> list[tuple[str, str]]:
@@ -229,7 +229,7 @@ def test_the_plugin_is_listed_with_its_pages_for_a_packer(client_for):
     assert [a["url_prefix"] for a in plugin["fastapi_apps"]] == ["/orderflow"]
     views = {v["url_route"]: v["href"] for v in plugin["external_views"]}
     assert views == {"packing-station": "/orderflow/packing/", "customer-service": "/orderflow/inbox/",
-                     "close-the-day": "/orderflow/close-day/"}
+                     "close-the-day": "/orderflow/close-day/", "returns": "/orderflow/returns/"}
     # An outsider has no Plugins permission: the navigation entry is not for them.
     assert client_for("outsider").get("/api/v2/plugins").status_code == 403
 

@@ -136,3 +136,55 @@ def test_agent_refunds_part_of_a_line_from_the_inbox_after_a_confirmation(api_se
     (intent,) = views_store.money_intents_for_order(order_id)
     assert intent["requested_by"] == "agent" and intent["status"] == "done"
     page.close()
+
+
+def test_receiver_receives_judges_and_refunds_a_mail_in_return(api_server, browser, sandbox, mirakl_env,  # noqa: F811
+                                                               make_order, views_store):
+    import requests
+
+    from orderflow import returns_flow
+    from orderflow.hooks.mirakl import MiraklHook
+
+    lines = [(SKUS[3], 1)]
+    order_id = _at_best_buy(sandbox, lines, ship=True)
+    make_order(lines, order_id=order_id, status="label_created")
+    views_store.record_transition(order_id, "shipped", actor="test")
+    ret = requests.post(f"{sandbox.mirakl_url}/__admin/return",
+                        json={"order_id": order_id, "method": "RETURN_METHOD_BY_MAIL"}, timeout=5).json()
+    hook = MiraklHook()
+    try:
+        returns_flow.sync(views_store, hook, force=True)  # what the returns task group does
+    finally:
+        hook.close()
+    counts = {ep: _writes(sandbox, ep) for ep in ("RT25", "RT26", "RT27", "OR28")}
+
+    page = browser.new_page()
+    page.set_viewport_size(DESKTOP)
+    _login(page, api_server, "/orderflow/returns/", "receiver")
+    page.fill("#code", ret["tracking"]["tracking_number"])  # the return label's PIN, scanned
+    page.press("#code", "Enter")
+    page.wait_for_url(f"**/returns/{ret['id']}")
+    assert page.inner_text("#return-state") == "IN_PROGRESS"
+    page.click("#receive")
+    page.wait_for_url("**?done=received")
+    assert page.inner_text("#return-state") == "RECEIVED"
+    assert page.inner_text("#order-status") == "returned"
+    page.check("#ok-1")
+    page.click("#judge")
+    page.wait_for_url("**?done=judged")
+    assert page.inner_text("td.verdict") == "compliant"
+    total = page.inner_text("#refund-total")
+    _shot(page, "returns-refund-1280x800")
+    page.click("#refund")
+    page.wait_for_url("**?done=refunded")
+    assert page.inner_text("#order-status") == "refunded"
+    assert "done" in page.inner_text("#return-refunds")
+    page.click("#close")
+    page.wait_for_url("**?done=closed")
+    assert page.inner_text("#return-state") == "CLOSED"
+    _shot(page, "returns-closed-1280x800")
+    after = {ep: _writes(sandbox, ep) - counts[ep] for ep in counts}
+    assert after == {"RT25": 1, "RT26": 1, "RT27": 1, "OR28": 1}  # each exactly once
+    (refund,) = sandbox.state("mirakl")["refunds"][order_id]
+    assert refund["amount"] < float(total.split()[0])  # the total shown included the taxes
+    page.close()

@@ -18,12 +18,13 @@ from orderflow.store.orders import OrdersMixin, StaleStatus, Transition, Upserte
 from orderflow.store.packing import PackingMixin
 from orderflow.store.rate_budgets import RateBudgetsMixin
 from orderflow.store.replies import AgentRepliesMixin
+from orderflow.store.returns import ReturnsMixin
 from orderflow.store.shipment_doubt import CreateDoubt, ShipmentDoubtMixin
 
 
 class OrderStore(
     OrdersMixin, ClaimsMixin, MessagingMixin, InboxMixin, PackingMixin, CarrierLookupsMixin, MoneyIntentsMixin,
-    ManifestsMixin, ShipmentDoubtMixin, AgentRepliesMixin, RateBudgetsMixin,
+    ManifestsMixin, ShipmentDoubtMixin, AgentRepliesMixin, RateBudgetsMixin, ReturnsMixin,
 ):
     """All SQL access of orderflow. Build with OrderStore(dsn) or OrderStore.from_conn_id()."""
 

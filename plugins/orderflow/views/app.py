@@ -37,7 +37,7 @@ def create_app() -> Any:
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
-    from orderflow.views import aftersale, close_day, inbox, packing
+    from orderflow.views import aftersale, close_day, inbox, packing, returns
     from orderflow.views.common import STATIC_DIR, render
     from orderflow.views.security import CsrfRejected, Forbidden, LoginRequired, login_url, require_any
 
@@ -46,6 +46,7 @@ def create_app() -> Any:
     fastapi_app.include_router(inbox.router)
     fastapi_app.include_router(aftersale.router)
     fastapi_app.include_router(close_day.router)
+    fastapi_app.include_router(returns.router)
 
     def wants_json(request: Request) -> bool:
         if "application/json" in request.headers.get("accept", ""):
