@@ -39,6 +39,7 @@ def seeded_db_url(pg_server, now) -> Iterator[str]:
         with conn, conn.cursor() as cur:
             seed.seed_orders(cur, now)
             seed.seed_messages(cur, now)
+            seed.seed_aftersale(cur, now)
     finally:
         conn.close()
     yield url

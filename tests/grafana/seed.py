@@ -229,3 +229,49 @@ def add_dag_run(cur, dag_id: str, run_after: datetime, state: str) -> None:
            VALUES (%s, %s, 'manual', %s, %s, %s, %s, %s, 0, 'not_started')""",
         (dag_id, f"manual__{run_after.isoformat()}", run_after, run_after, run_after, run_after + H, state),
     )
+
+
+# After the sale (issue 13): what the after-sale panels and alerts must show.
+INCIDENTS_OVER_2D = {"S3-A-1"}
+RETURNS_NOT_REFUNDED = {"RET-LATE"}
+
+
+def seed_aftersale(cur, now: datetime) -> None:
+    # Refunds and returns of shipped orders, a seller cancelation, each on a day of the window.
+    def walk(order_id: str, *steps: tuple[str, datetime]) -> None:
+        for status, at in steps:
+            cur.execute(
+                """INSERT INTO order_status_history (order_id, status, created_at, run_id, actor, detail)
+                   VALUES (%s, %s, %s, 'manual__seed', 'agent', '{}')""",
+                (order_id, status, at),
+            )
+
+    walk("S1-A", ("partially_refunded", now - 20 * H))
+    walk("S2-A", ("returned", now - 30 * H), ("refunded", now - 29 * H))
+    walk("S4-A", ("returned", now - 60 * H))
+    created = now - 10 * H
+    add_order(cur, "CBS-1", created, [("pending_acceptance", created, {}), ("accepted", created + H, {}),
+                                      ("canceled_by_seller", created + 2 * H, {"reason_code": "OUT_OF_STOCK"})])
+    # Open incidents: one opened 3 days ago (alert), one an hour ago.
+    for line_id, order_id, opened in (("S3-A-1", "S3-A", now - 72 * H), ("S5-A-1", "S5-A", now - H)):
+        cur.execute(
+            """INSERT INTO order_lines (order_line_id, order_id, line_index, quantity, price, state, raw)
+               VALUES (%s, %s, 1, 1, 99.99, 'INCIDENT_OPEN', %s)""",
+            (line_id, order_id, json.dumps({"order_line_state_reason_label": "Item not received",
+                                            "last_updated_date": opened.isoformat()})),
+        )
+    # Returns: a mail-in one received 5 days ago and not refunded (alert), one refunded, one in store.
+    for return_id, order_id, method, received in (("RET-LATE", "S4-A", "RETURN_METHOD_BY_MAIL", now - 120 * H),
+                                                   ("RET-DONE", "S2-A", "RETURN_METHOD_BY_MAIL", now - 30 * H),
+                                                   ("RET-STORE", "S6-A", "RETURN_METHOD_IN_STORE", now - 30 * H)):
+        cur.execute(
+            """INSERT INTO returns (return_id, order_id, state, method_code, rma, raw, received_at, received_by)
+               VALUES (%s, %s, 'RECEIVED', %s, %s, '{}', %s, 'riley')""",
+            (return_id, order_id, method, f"RMA-{return_id}", received),
+        )
+    cur.execute(
+        """INSERT INTO money_intents (intent_id, kind, order_id, order_line_id, purpose, amount, reason_code,
+                                      status, return_id, mirakl_id)
+           VALUES ('S2-A-1:return:RET-DONE', 'refund', 'S2-A', 'S2-A-1', 'return:RET-DONE', 99.99,
+                   'ITEM_RETURNED', 'done', 'RET-DONE', 'refund-1')"""
+    )

@@ -14,7 +14,7 @@ from tests.grafana.grafana_files import DASHBOARDS, ORDER_DS, alert_rules, alert
 
 RULES = alert_rules()
 EXPECTED = {"orderflow-order-failed", "orderflow-deadline-2h", "orderflow-reply-overdue", "orderflow-dag-failing",
-            "orderflow-groups-untransmitted"}
+            "orderflow-groups-untransmitted", "orderflow-incident-2d", "orderflow-return-not-refunded"}
 
 
 def test_the_rules_are_provisioned_with_unique_uids():
@@ -63,6 +63,8 @@ def test_order_alerts_fire_on_the_seeded_conditions(now, order_conn):
         "orderflow-deadline-2h": len(seed.NEAR_DEADLINE_2H),
         "orderflow-reply-overdue": 1,
         "orderflow-groups-untransmitted": 1,
+        "orderflow-incident-2d": len(seed.INCIDENTS_OVER_2D),
+        "orderflow-return-not-refunded": len(seed.RETURNS_NOT_REFUNDED),
     }
 
 

@@ -1,4 +1,4 @@
-"""Best Buy returns (migration 018): the RT11 copy the Returns page and Grafana read."""
+"""Best Buy returns (migration 021): the RT11 copy the Returns page and Grafana read."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
--- 018: Best Buy returns (RT11), synced by the `returns` task group (issue 13). Best Buy accepts and
+-- 021: Best Buy returns (RT11), synced by the `returns` task group (issue 13). Best Buy accepts and
 -- labels a return; the Receiver receives it (RT25), judges it (RT26), refunds a mail-in one (OR28,
 -- through money_intents with return_id) and Best Buy's flow closes it (RT27). In-store returns are
 -- received and refunded by Best Buy: recorded here, never refunded again.
@@ -33,7 +33,8 @@ CREATE INDEX returns_open_idx ON returns (mirakl_created_at) WHERE closed_at IS 
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'orderflow_grafana') THEN
-        GRANT SELECT ON returns TO orderflow_grafana;
+        -- order_lines too: the incident panels read the OR11 line state ingest keeps (INCIDENT_OPEN).
+        GRANT SELECT ON returns, order_lines TO orderflow_grafana;
     END IF;
 END;
 $$;
