@@ -354,6 +354,27 @@ def test_dropped_m12_answer_is_resolved_without_a_duplicate(sb: SandboxHandle) -
     assert len(sb.calls("mirakl", "M12")) == 1
 
 
+def test_an_m12_in_doubt_is_not_sent_again_before_the_recheck_time(
+    sb: SandboxHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ((thread_id, _),) = new_messages(sb, ["delivery"])
+    sync()
+    sb.set_faults("mirakl", "M12", error_rate=1, error_statuses=[503], count=1)  # Best Buy stored nothing
+    with pytest.raises(AirflowException, match="transient"):
+        auto_reply()
+    # At once (an overlapping run, a quick retry): the thread does not show it, but the doubt is too
+    # recent for that to mean "not sent": nothing is sent.
+    monkeypatch.setenv("ORDERFLOW_REPLY_RECHECK_SECONDS", "3600")
+    with pytest.raises(AirflowException, match="transient"):
+        auto_reply(run_id="manual__2")
+    assert len(sb.calls("mirakl", "M12")) == 1 and len(sb.calls("mirakl", "M10")) >= 1
+    assert q(sb, "SELECT status FROM auto_replies")[0]["status"] == "intent"
+    monkeypatch.setenv("ORDERFLOW_REPLY_RECHECK_SECONDS", "0")  # the doubt is old enough now
+    report = auto_reply(run_id="manual__3")
+    assert report["sent"] == 1 and len(sb.calls("mirakl", "M12")) == 2
+    assert sum(m["from"]["type"] == "SHOP_USER" for m in sandbox_thread(sb, thread_id)["messages"]) == 1
+
+
 def test_permanent_m12_error_is_listed_and_the_rest_goes_on(sb: SandboxHandle) -> None:
     new_messages(sb, ["delivery", "return", "damaged"])
     sync()

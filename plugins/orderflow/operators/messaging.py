@@ -24,7 +24,9 @@ Auto-reply (``AutoReplyOperator``)
     "already answered" (ours if the text matches: adopted as the auto-reply; a person's: skipped).
     Permanent M12 errors mark that row ``failed`` and fail the task at the end (clearing the task
     instance re-attempts the failures of that run); transient ones keep ``intent`` and the task
-    retries.
+    retries. A leftover ``intent`` the thread does not show is sent again only once its last attempt
+    is ``Settings.reply_recheck_seconds`` old (the same rule as agents' replies, orderflow.replies);
+    until then it waits (transient).
 """
 
 from __future__ import annotations
@@ -391,8 +393,15 @@ def send_auto_replies(
     batch_limit: int = 1000,
     now: datetime | None = None,
     render_context: Callable[..., dict[str, str]] | None = None,
+    recheck_seconds: float | None = None,
 ) -> AutoReplyReport:
-    """One auto-reply pass (see the module docstring)."""
+    """One auto-reply pass (see the module docstring).
+
+    ``recheck_seconds`` (default: ``settings.reply_recheck_seconds``): a leftover ``intent`` whose last
+    attempt is younger than this is not sent again even when the thread does not show it yet.
+    """
+    if recheck_seconds is None:
+        recheck_seconds = float(settings.reply_recheck_seconds)
     from orderflow.business_hours import BusinessHours
     from orderflow.hooks.mirakl_api import MiraklError, MiraklPermanentError, MiraklRetryableError
     from orderflow.templates import order_context, render
@@ -487,6 +496,12 @@ def send_auto_replies(
                         return "adopted", {**info, "mirakl_message_id": answer["id"]}
                     claim.record_skipped("answered_meanwhile", run_id, mirakl_message_id=answer.get("id"))
                     return "answered_meanwhile", {**info, "mirakl_message_id": answer.get("id")}
+                in_doubt = row["status"] == "intent" and int(row.get("attempts") or 0) > 0
+                if in_doubt and float(row.get("seconds_since_update") or 0.0) < recheck_seconds:
+                    # An attempt in doubt is too recent for "not in the thread" to mean "not sent"
+                    # (Best Buy may still be processing it): wait (the row is left as it is, so the
+                    # wait does not grow), the next try reads the thread again.
+                    return "transient", {**info, "reason": f"M12 in doubt: re-read after {recheck_seconds:g} s"}
             try:
                 created_msg = hook.reply_to_thread(row["mirakl_thread_id"], row["body"], row["customer_id"])
             except MiraklRetryableError as exc:
