@@ -14,7 +14,7 @@ from tests.views.conftest import PASSWORD
 
 # Sample values for path parameters, so every registered route can be called.
 SAMPLE = {"order_id": "NO-SUCH-ORDER", "shipment_id": "1", "conversation_id": "1", "name": "orderflow.css",
-          "manifest_row_id": "999999", "return_id": "NO-SUCH-RETURN"}
+          "manifest_row_id": "999999", "return_id": "NO-SUCH-RETURN", "line_id": "NO-SUCH-LINE"}
 
 
 def staff_routes() -> list[tuple[str, str]]:
@@ -39,6 +39,8 @@ def resource_of(path: str) -> str:
     if path.startswith("/orderflow/inbox"):
         return "inbox"
     if path.startswith("/orderflow/aftersale"):
+        if path.endswith("/incident"):
+            return "inbox"  # incidents are customer service's
         return "refund" if "/refund" in path else "cancel"
     if path.startswith("/orderflow/returns"):
         return "returns"

@@ -49,5 +49,9 @@ class ReturnsMixin(StoreBase):
             "return_lines": jsonb(ret.get("return_lines") or []) if ret else None,
         })
 
+    def open_incidents(self, *, limit: int = 100) -> list[Row]:
+        """Lines Best Buy shows with an open incident (ingest keeps OR11's line state), oldest first."""
+        return self.fetch_all("incidents_open", {"limit": limit})
+
     def money_intents_for_return(self, return_id: str) -> list[Row]:
         return self.fetch_all("money_intents_for_return", {"return_id": return_id})

@@ -1,4 +1,5 @@
-"""After-sale pages (issue 13): seller cancelation (packing station, inbox) and refunds (inbox).
+"""After-sale pages (issue 13): seller cancelation (packing station, inbox), refunds (inbox) and
+incidents (listed first in the inbox with Best Buy's 4-day clock; resolved with OR64).
 
 Server-rendered forms, no script. Every money-moving POST goes through
 :mod:`orderflow.aftersale_flows` (intent first, exactly once); the forms carry the intent's purpose
@@ -8,20 +9,25 @@ refund is shown with its amounts (taxes included) on a confirmation page before 
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import pass_context
 
 from orderflow import aftersale, aftersale_flows, lifecycle
 from orderflow.hooks.mirakl_aftersale import money, taxes_for
 from orderflow.store import OpenIntentExists, OrderStore
-from orderflow.views.common import get_store, render
-from orderflow.views.resources import REFUNDS, SELLER_CANCELATION, WRITE
+from orderflow.views.common import _env, base_path, get_store, render
+from orderflow.views.resources import CUSTOMER_SERVICE, REFUNDS, SELLER_CANCELATION, WRITE
 from orderflow.views.security import StaffUser, require
 
 router = APIRouter(prefix="/aftersale")
+log = logging.getLogger(__name__)
 
 CancelReader = Annotated[StaffUser, Depends(require(SELLER_CANCELATION))]
 CancelWriter = Annotated[StaffUser, Depends(require(SELLER_CANCELATION, WRITE))]
@@ -181,3 +187,88 @@ async def refund_post(request: Request, order_id: str, user: RefundWriter, store
         hook.close()
     return render(request, "aftersale_result.html", {"user": user, "order_id": order_id, "kind": "refund",
                                                      "result": result, "came_from": "inbox"})
+
+
+# -- incidents ------------------------------------------------------------------------------------
+# Best Buy: resolve within 4 days (reminders after 2); the payout is held while one is open.
+INCIDENT_DAYS = 4
+INCIDENT_REMIND_DAYS = 2
+IncidentReader = Annotated[StaffUser, Depends(require(CUSTOMER_SERVICE))]
+IncidentWriter = Annotated[StaffUser, Depends(require(CUSTOMER_SERVICE, WRITE))]
+
+
+def incident_clock(opened_at: datetime | None, now: datetime | None = None) -> dict[str, Any]:
+    """Time left of Best Buy's 4 days, and the css of the clock (late, reminded, ok)."""
+    if opened_at is None:
+        return {"left_seconds": None, "css": "deadline-none", "late": False}
+    now = now or datetime.now(UTC)
+    left = (opened_at + timedelta(days=INCIDENT_DAYS) - now).total_seconds()
+    reminded = now - opened_at >= timedelta(days=INCIDENT_REMIND_DAYS)
+    css = "deadline-late" if left < 0 else "deadline-warn" if reminded else "deadline-ok"
+    return {"left_seconds": left, "css": css, "late": left < 0}
+
+
+@pass_context
+def open_incidents_for_page(context: Any) -> list[dict[str, Any]]:
+    """The inbox's incident panel (a template global: the inbox page itself stays as it is). The store
+    is the request's own (FastAPI's dependency, overrides included)."""
+    request = context.get("request")
+    overrides = getattr(getattr(request, "app", None), "dependency_overrides", {}) or {}
+    rows = overrides.get(get_store, get_store)().open_incidents()
+    for row in rows:
+        row["clock"] = incident_clock(row["opened_at"])
+    return rows
+
+
+@router.get("/orders/{order_id}/lines/{line_id}/incident", name="aftersale_incident")
+def incident_page(request: Request, order_id: str, line_id: str, user: IncidentReader, store: Store):
+    if store.current_status(order_id) is None:
+        return _error(request, user, "Unknown order", f"No order {order_id}.", 404)
+    hook = _hook()
+    try:
+        order = hook.get_order(order_id)
+        reasons = _reasons(hook, "INCIDENT_CLOSE")
+    finally:
+        hook.close()
+    line = next((ln for ln in (order or {}).get("order_lines") or [] if ln["order_line_id"] == line_id), None)
+    if line is None:
+        return _error(request, user, "Unknown line", f"Best Buy has no line {line_id} on order {order_id}.", 404)
+    status = store.current_status(order_id)
+    opened = line.get("last_updated_date")
+    opened_at = datetime.fromisoformat(opened.replace("Z", "+00:00")) if opened else None
+    return render(request, "aftersale_incident.html", {
+        "user": user, "order_id": order_id, "line": line, "reasons": reasons, "status": status,
+        "open": line.get("order_line_state") == "INCIDENT_OPEN", "clock": incident_clock(opened_at),
+        "order": {"order_id": order_id, "current_status": status}, "came_from": "inbox"})
+
+
+@router.post("/orders/{order_id}/lines/{line_id}/incident", name="aftersale_incident_post")
+async def incident_resolve(request: Request, order_id: str, line_id: str, user: IncidentWriter, store: Store):
+    """OR64 with an INCIDENT_CLOSE reason; after any error the order is read back (OR11) and the
+    incident counts as resolved when the line left INCIDENT_OPEN."""
+    from orderflow.hooks.mirakl import MiraklError
+
+    form = await request.form()
+    reason = str(form.get("reason_code") or "")
+    if not reason:
+        return _error(request, user, "Invalid input", "Pick how the incident was resolved.", 422)
+    hook = _hook()
+    problem = None
+    try:
+        try:
+            hook.resolve_incident(order_id, line_id, reason)
+        except MiraklError as exc:
+            problem = str(exc)
+        order = hook.get_order(order_id)
+    finally:
+        hook.close()
+    if order is not None:
+        store.upsert_orders([order])  # our copy of the line state (the inbox panel reads it)
+    line = next((ln for ln in (order or {}).get("order_lines") or [] if ln["order_line_id"] == line_id), {})
+    if line.get("order_line_state") == "INCIDENT_OPEN":
+        return _error(request, user, "Not resolved", f"Best Buy still shows the incident open: {problem}", 409)
+    log.info("incident on %s resolved by %s (%s)", line_id, user.username, reason)
+    return RedirectResponse(f"{base_path(request)}/inbox/?incident_resolved={quote(line_id)}", status_code=303)
+
+
+_env.globals["open_incidents"] = open_incidents_for_page
