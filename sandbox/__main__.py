@@ -117,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--messages", type=int, default=3, help="customer messages at start")
     data.add_argument("--order-rate", type=float, default=0.0, help="new orders per minute while running")
     data.add_argument("--message-rate", type=float, default=0.0, help="new customer messages per minute")
+    data.add_argument("--return-rate", type=float, default=0.0,
+                      help="chance a shipped order gets a return (after --return-delay seconds)")
+    data.add_argument("--return-delay", type=float, default=3 * 86400.0, help="seconds after shipping")
+    data.add_argument("--incident-rate", type=float, default=0.0,
+                      help="chance a shipped order gets an incident (after --incident-delay seconds)")
+    data.add_argument("--incident-delay", type=float, default=2 * 86400.0, help="seconds after shipping")
     data.add_argument("--state", metavar="FILE", default=None,
                       help="persist both services' state to this JSON file (restored at start)")
 
@@ -169,6 +175,10 @@ def serve(args: argparse.Namespace) -> int:
         order_rate=args.order_rate,
         message_rate=args.message_rate,
         update_date_safety=args.update_date_safety,
+        return_rate=args.return_rate,
+        return_delay=args.return_delay,
+        incident_rate=args.incident_rate,
+        incident_delay=args.incident_delay,
     )
     services: list[Any] = [mirakl]
     canadapost = None
