@@ -4,8 +4,9 @@
     orderflow roles                        create/converge the Packer, Agent and Pack Supervisor roles
     orderflow user --username U --role R --password P
     orderflow seed-catalog [--file catalog.json]
-    orderflow install-dag DAGS_FOLDER      copy the orderflow_core DAG file into Airflow's dags folder
-    orderflow dag-path                     print where the packaged DAG file is
+    orderflow install-dag DAGS_FOLDER      copy the DAG files (orderflow_core, orderflow_end_of_day) into
+                                           Airflow's dags folder
+    orderflow dag-path                     print where the packaged DAG files are
 
 In a checkout the same commands are ``python -m orderflow.db upgrade`` and ``python -m orderflow.setup ...``.
 """
@@ -17,24 +18,30 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-DAG_FILE = "orderflow_core.py"
+#: Every DAG file the wheel carries (pyproject.toml force-includes the same list).
+DAG_FILES = ("orderflow_core.py", "orderflow_end_of_day.py")
+DAG_FILE = DAG_FILES[0]
 
 
-def packaged_dag() -> Path:
-    """The DAG file: inside an installed wheel (orderflow/dags/), else the checkout's dags/ folder."""
+def packaged_dag(name: str = DAG_FILE) -> Path:
+    """A DAG file: inside an installed wheel (orderflow/dags/), else the checkout's dags/ folder."""
     here = Path(__file__).resolve().parent
-    for candidate in (here / "dags" / DAG_FILE, here.parents[1] / "dags" / DAG_FILE):
+    for candidate in (here / "dags" / name, here.parents[1] / "dags" / name):
         if candidate.is_file():
             return candidate
-    raise SystemExit(f"no {DAG_FILE} next to {here}: is orderflow installed from its wheel?")
+    raise SystemExit(f"no {name} next to {here}: is orderflow installed from its wheel?")
 
 
-def install_dag(dags_folder: str) -> Path:
+def install_dags(dags_folder: str) -> list[Path]:
     target_dir = Path(dags_folder).expanduser()
     target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / DAG_FILE
-    shutil.copyfile(packaged_dag(), target)
-    return target
+    targets = []
+    for name in DAG_FILES:
+        source = packaged_dag(name)  # every file first: a missing one copies nothing
+        targets.append((source, target_dir / name))
+    for source, target in targets:
+        shutil.copyfile(source, target)
+    return [target for _, target in targets]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,9 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.description = __doc__.split("\n")[0]
     migrate = sub.add_parser("migrate", help="apply pending migrations to the orderflow database")
     migrate.add_argument("--url", help="PostgreSQL URL (default ORDERFLOW_DATABASE_URL or AIRFLOW_CONN_ORDERFLOW_DB)")
-    dag = sub.add_parser("install-dag", help="copy the orderflow_core DAG file into a dags folder")
+    dag = sub.add_parser("install-dag", help="copy the orderflow DAG files into a dags folder")
     dag.add_argument("dags_folder", help="Airflow's [core] dags_folder")
-    sub.add_parser("dag-path", help="print the path of the packaged DAG file")
+    sub.add_parser("dag-path", help="print the paths of the packaged DAG files")
     args = parser.parse_args(argv)
 
     if args.command == "migrate":
@@ -54,10 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return db.main(["upgrade", *(["--url", args.url] if args.url else [])])
     if args.command == "install-dag":
-        print(f"orderflow DAG copied to {install_dag(args.dags_folder)}")
+        for target in install_dags(args.dags_folder):
+            print(f"orderflow DAG copied to {target}")
         return 0
     if args.command == "dag-path":
-        print(packaged_dag())
+        for name in DAG_FILES:
+            print(packaged_dag(name))
         return 0
     return setup.run(args)
 

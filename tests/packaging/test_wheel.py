@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -134,7 +135,9 @@ def test_the_demo_catalog_needs_the_checkout_and_says_so(installed: InstalledOrd
 
 def test_the_packaged_dag_file_parses(installed: InstalledOrderflow):
     out = installed.run(["orderflow", "install-dag", str(installed.dags_folder)])
-    assert out.stdout.strip() == f"orderflow DAG copied to {installed.dags_folder / 'orderflow_core.py'}"
+    assert out.stdout.strip().splitlines() == [
+        f"orderflow DAG copied to {installed.dags_folder / name}" for name in ("orderflow_core.py",
+                                                                             "orderflow_end_of_day.py")]
     script = (
         "from airflow.dag_processing.dagbag import DagBag\n"
         f"bag = DagBag(dag_folder={str(installed.dags_folder)!r})\n"
@@ -143,5 +146,20 @@ def test_the_packaged_dag_file_parses(installed: InstalledOrderflow):
         "print(sorted(t.task_id for t in dag.tasks)[:3])\n"
     )
     lines = installed.run(["python", "-c", script]).stdout.splitlines()
-    assert lines[-2] == "['orderflow_core'] {}"
+    assert lines[-2] == "['orderflow_core', 'orderflow_end_of_day'] {}"
     assert lines[-1].startswith("['acceptance.")
+
+
+def test_the_wheel_carries_every_dag_file_of_the_checkout():
+    """A DAG added to dags/ must reach the wheel (pyproject force-include) and `orderflow install-dag`."""
+    import tomllib
+
+    from orderflow import cli
+
+    repo = Path(__file__).resolve().parents[2]
+    in_checkout = sorted(p.name for p in (repo / "dags").glob("*.py"))
+    assert sorted(cli.DAG_FILES) == in_checkout
+    build = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]
+    forced = build["wheel"]["force-include"]
+    assert {f"dags/{n}" for n in in_checkout} <= set(forced)
+    assert {f"dags/{n}" for n in in_checkout} <= set(build["sdist"]["only-include"])
