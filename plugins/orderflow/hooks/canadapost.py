@@ -256,7 +256,8 @@ class CanadaPostHook(BaseHook):
     **Money rules.** :meth:`create_shipment` never re-POSTs blindly: after any doubtful outcome
     (timeout, dropped connection, 5xx, throttle, malformed answer) it first looks the shipment up by
     ``customer_request_id`` (contract: Get Shipments ``?requestId=``; non-contract: Get NC Shipments in a
-    time window, then each one's details matched on ``customer-ref-1/2``) and adopts what it finds.
+    time window, then each one's details matched on ``customer-ref-1/2``, reading only shipments the
+    ``nc_seen`` memory has not seen: :mod:`~orderflow.hooks.canadapost_nc_lookup`) and adopts what it finds.
     It POSTs again (at most ``create_attempts`` times) only after answers that prove the create was not
     processed (throttled, never connected); after an ambiguous one whose look-up finds nothing it
     raises :class:`CreateInDoubt` and never POSTs again in that call: a look-up right after proves
