@@ -218,3 +218,33 @@ def test_the_page_after_a_failure_shows_a_short_message_and_a_reference_never_th
     assert "Secret Street" not in error and "Invalid message" not in error and "MiraklBadRequestError" not in error
     assert re.search(r"Reference R-[A-Za-z0-9_-]{8}-\d", error)
     assert "HTTP 400" in error
+
+
+def test_the_same_form_posted_twice_concurrently_sends_one_message(client_for, mirakl_env, views_store):
+    import threading
+
+    sandbox = mirakl_env
+    thread_id, _ = sandbox.generate_messages(1, new_thread=True)[0]
+    conversation_id = sync_sandbox_thread(views_store, sandbox, thread_id)
+    form = _form(client_for("agent").get(f"/orderflow/inbox/conversations/{conversation_id}").text)
+    typed = "Two tabs, one click each: one reply."
+    since = len(sandbox.calls("mirakl"))
+    sandbox.set_faults("mirakl", "M12", latency_ms=1500, count=2)  # the posts overlap the one M12
+    start = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def post() -> None:
+        agent = client_for("agent")
+        start.wait()
+        resp = agent.post(f"/orderflow/inbox/conversations/{conversation_id}/reply", data={**form, "body": typed})
+        statuses.append(resp.status_code)
+
+    workers = [threading.Thread(target=post) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=60)
+    sandbox.clear_faults("mirakl")
+    assert statuses == [303, 303]
+    assert _shop_messages(sandbox, thread_id, typed) == 1
+    assert len([c for c in sandbox.calls("mirakl", since=since) if c.endpoint == "M12"]) == 1
