@@ -23,8 +23,8 @@ _COMMON = dict(deadline=None, print_blob=True,
                                       HealthCheck.function_scoped_fixture])
 # ci: the same examples every run (a red CI is a reproducible one); soak: new ones each time.
 _EXAMPLES, _STEPS = os.environ.get("ORDERFLOW_MODEL_EXAMPLES"), os.environ.get("ORDERFLOW_MODEL_STEPS")
-settings.register_profile("ci", derandomize=True, max_examples=int(_EXAMPLES or 4),
-                          stateful_step_count=int(_STEPS or 20), **_COMMON)
+settings.register_profile("ci", derandomize=True, max_examples=int(_EXAMPLES or 5),
+                          stateful_step_count=int(_STEPS or 25), **_COMMON)
 settings.register_profile("soak", derandomize=False, max_examples=int(_EXAMPLES or 150),
                           stateful_step_count=int(_STEPS or 40), **_COMMON)
 PROFILE = os.environ.get("ORDERFLOW_MODEL_PROFILE", "ci")
