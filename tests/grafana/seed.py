@@ -161,6 +161,12 @@ def seed_messages(cur, now: datetime) -> None:
     asked = now - timedelta(days=5)
     conv = _conversation(cur, OVERDUE_THREAD, "S1-A", asked, asked)
     _message(cur, conv, "CUSTOMER", asked)
+    # An agent's reply whose M12 answer was lost half an hour ago: in doubt, not confirmed sent.
+    doubt = now - timedelta(minutes=30)
+    cur.execute("""INSERT INTO agent_replies (reply_key, conversation_id, agent, body, status, attempts,
+                                              last_attempt_at, created_at, updated_at)
+                   VALUES ('k-unknown-00000001', %s, 'agent1', 'Your parcel left today', 'unknown', 1, %s, %s, %s)""",
+                (conv, doubt, doubt, doubt))
     # Waiting ten minutes, auto-acknowledged a minute later.
     asked = now - timedelta(minutes=10)
     conv = _conversation(cur, WAITING_THREAD, "P-FRESH", asked, asked + timedelta(minutes=1))

@@ -298,3 +298,25 @@ def test_task_duration_panel_reads_a_sharded_step_as_one_step(now, airflow_conn)
     finally:
         with airflow_conn.cursor() as cur:
             cur.execute("DELETE FROM task_instance WHERE task_id = 'sharded.step'")
+
+
+def test_agent_replies_not_confirmed_are_listed_until_best_buy_has_them(now, order_conn):
+    """Issue 12 item 5: a reply in doubt or refused is never silently lost; a sent one, or one still
+    being worked on (under 10 minutes), is not listed."""
+    with order_conn.cursor() as cur:
+        cur.execute("SELECT conversation_id FROM conversations WHERE mirakl_thread_id = %s", (seed.OVERDUE_THREAD,))
+        (conv,) = cur.fetchone()
+        # The seed holds one reply in doubt for 30 minutes (k-unknown-...).
+        for key, status, age_min in (("k-sent-000000000001", "sent", 60), ("k-notsent-00000001", "not_sent", 20),
+                                     ("k-fresh-0000000001", "unknown", 2)):
+            at = now - dt.timedelta(minutes=age_min)
+            cur.execute(
+                """INSERT INTO agent_replies (reply_key, conversation_id, agent, body, status, attempts,
+                                              last_attempt_at, error, created_at, updated_at)
+                   VALUES (%s, %s, 'agent1', 'Your parcel left today', %s, 1, %s, %s, %s, %s)""",
+                (key, conv, status, at, '{"reference": "R-abc-1"}' if status == "not_sent" else None, at, at),
+            )
+    rows = _table(_panel("customer_service", "Agent replies not confirmed"), now, order_conn, ORDER_ROLE)
+    assert [(r["status"], r["agent"], r["thread"]) for r in rows] == [
+        ("unknown", "agent1", seed.OVERDUE_THREAD), ("not sent", "agent1", seed.OVERDUE_THREAD)]
+    assert rows[1]["reference"] == "R-abc-1"
