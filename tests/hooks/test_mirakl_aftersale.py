@@ -217,3 +217,23 @@ def test_incident_read_and_resolved(sb, hook):
     assert incident.reason_code == "ITEM_DEFECTIVE" and incident.since
     hook.resolve_incident(order_id, line["order_line_id"], "ANSWERED")
     assert api.open_incidents(hook.get_order(order_id)) == []
+
+
+def test_or21_with_refused_lines_matches_the_openapi_and_the_sandbox_takes_it():
+    req = api.build_accept_lines("100-A", {"100-A-1": True, "100-A-2": False})
+    validate_mirakl("/api/orders/{order_id}/accept", "PUT", 204, req.json_body, kind="request")
+    assert req.json_body["order_lines"] == [{"accepted": True, "id": "100-A-1"}, {"accepted": False, "id": "100-A-2"}]
+    with pytest.raises(MiraklValidationError):
+        api.build_accept_lines("100-A", {})
+    with running_sandbox(orders=0, with_canadapost=False, debit_delay=0.0, partial_acceptance=True) as sb:
+        from sandbox.catalog import PRODUCTS_BY_SKU
+
+        skus = list(PRODUCTS_BY_SKU)
+        (order_id,) = sb.generate_orders(1, lines=[(skus[0], 1), (skus[1], 1)])
+        req = api.build_accept_lines(order_id, {f"{order_id}-1": True, f"{order_id}-2": False})
+        resp = requests.put(sb.mirakl_url + req.path, json=req.json_body, headers={"Authorization": sb.mirakl_api_key},
+                            timeout=5)
+        assert resp.status_code == 204
+        order = requests.get(sb.mirakl_url + "/api/orders", params={"order_ids": order_id},
+                             headers={"Authorization": sb.mirakl_api_key}, timeout=5).json()["orders"][0]
+        assert [ln["order_line_state"] for ln in order["order_lines"]] == ["SHIPPING", "REFUSED"]

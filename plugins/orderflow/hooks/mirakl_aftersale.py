@@ -390,3 +390,23 @@ def open_incidents(order: Mapping[str, Any]) -> list[LineIncident]:
                                       line.get("order_line_state_reason_code"),
                                       line.get("order_line_state_reason_label"), line.get("last_updated_date")))
     return found
+
+
+# ------------------------------------------------------------------------------------------------
+# OR21 with refused lines
+# ------------------------------------------------------------------------------------------------
+def build_accept_lines(order_id: str, decisions: Mapping[str, bool]) -> MiraklRequest:
+    """OR21 with a decision per line (some accepted, some refused). Mirakl wants every line of the
+    order decided; a shop without partial acceptance gets ``ORDER_PARTIAL_ACCEPTANCE_DISABLED``."""
+    if not decisions:
+        raise MiraklValidationError(f"order {order_id}: no order lines to decide")
+    lines = []
+    for line_id, accepted in decisions.items():
+        if not isinstance(line_id, str) or not line_id or not isinstance(accepted, bool):
+            raise MiraklValidationError(f"order {order_id}: each line needs an id and a yes/no decision")
+        lines.append({"accepted": accepted, "id": line_id})
+    return MiraklRequest(
+        "OR21", "PUT", "/api/orders/{order_id}/accept", f"/api/orders/{_path_id(order_id, 'order_id')}/accept",
+        json_body={"order_lines": lines}, expected_statuses=(204, 200),
+        idempotent=True,  # sets each line's decision; a repeat is ORDER_INVALID_STATE, settled by OR11
+    )
