@@ -109,3 +109,27 @@ def test_refunds_move_a_shipped_order_to_partially_refunded_then_refunded(env, h
     assert [h["status"] for h in env.store.history(order_id)][-2:] == ["partially_refunded", "refunded"]
     assert len(env.sb.state("mirakl")["refunds"][order_id]) == 2
     assert len(env.sb.calls("mirakl", "OR28")) == 2
+
+
+def test_the_settle_money_task_finishes_a_refund_a_killed_page_request_left(env, hook):
+    """The page's request died after Best Buy refunded (attempts committed, nothing recorded): the
+    returns.settle_money task reads the order back, adopts the refund and moves the order, sends nothing."""
+    from orderflow import aftersale
+    from orderflow.operators.returns import SettleMoneyOperator
+
+    order_id = labelled(env, lines=[(SKUS[0], 1)])
+    run(PushTrackingOperator, run_id="manual__ship", task_id="tracking.push_tracking")
+    line_id = f"{order_id}-1"
+    intent = aftersale.plan(env.store, hook, aftersale.MoneyRequest(
+        aftersale.REFUND, order_id, line_id, "refund#1", "GOODWILL", amount=Decimal("7.00"), requested_by="agent1"))
+    env.store.mark_money_attempt(intent["intent_id"])
+    hook.refund_lines([aftersale.intent_money(env.store.money_intent(intent["intent_id"]))])  # then the kill
+    assert env.store.money_intent(intent["intent_id"])["status"] == "intent"
+
+    summary = run(SettleMoneyOperator, run_id="manual__settle", task_id="returns.settle_money")
+    assert summary == {"done": 1}
+    row = env.store.money_intent(intent["intent_id"])
+    assert row["status"] == "done" and row["mirakl_id"] == env.sb.state("mirakl")["refunds"][order_id][0]["id"]
+    assert env.statuses()[order_id] == "partially_refunded"
+    assert len(env.sb.calls("mirakl", "OR28")) == 1
+    assert run(SettleMoneyOperator, run_id="manual__settle2", task_id="returns.settle_money") == {}
