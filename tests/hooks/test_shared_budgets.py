@@ -61,19 +61,25 @@ def test_without_shared_budgets_each_process_would_spend_the_whole_budget(fresh_
     assert _spend(a, 8)[0] + _spend(b, 8)[0] == 16
 
 
-def _worker(dsn: str, start: multiprocessing.synchronize.Event, out) -> None:  # type: ignore[name-defined]
-    RateLimiter.share_budgets(OrderStore(dsn))
+def _worker(dsn: str, start: multiprocessing.synchronize.Event, ready, out) -> None:  # type: ignore[name-defined]
+    store = OrderStore(dsn)
+    RateLimiter.share_budgets(store)
     limiter = RateLimiter("canadapost:key:create", 12, sleep=_refuse_to_wait)
-    start.wait(30)
+    store.fetch_all("rate_budget_take", {"name": "warm-up", "allowed": 1000, "window_seconds": 1.0})  # connected
+    ready.put(True)
+    start.wait(300)
     out.put(_spend(limiter, 10)[0])
 
 
 def test_processes_never_spend_more_than_the_budget_together(fresh_db) -> None:
     ctx = multiprocessing.get_context("spawn")
-    start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(fresh_db, start, out)) for _ in range(3)]
+    start, ready, out = ctx.Event(), ctx.Queue(), ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(fresh_db, start, ready, out)) for _ in range(3)]
     for p in procs:
         p.start()
+    # All three spend together, within one window (a slow start on a loaded machine would open a new one).
+    for _ in procs:
+        ready.get(timeout=300)
     start.set()
     taken = [out.get(timeout=120) for _ in procs]
     for p in procs:
