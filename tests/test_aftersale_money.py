@@ -216,3 +216,45 @@ def test_a_cancelation_of_some_units_once_under_a_dropped_answer(sb, hook, store
     with pytest.raises(aftersale.AmountRefused):
         aftersale.plan(store, hook, aftersale.MoneyRequest(aftersale.CANCEL, order["order_id"], line["order_line_id"],
                                                            "cancel#2", "OUT_OF_STOCK", quantity=2))
+
+
+def test_a_partial_cancelation_is_in_the_orders_history_with_who_why_and_which_lines(sb, hook, store):
+    """Flow 1: no status changes, yet the history says who canceled which units and why, written in
+    the transaction that settled the intent (settled again: no second entry)."""
+    from sandbox.catalog import PRODUCTS_BY_SKU
+
+    sku = next(iter(PRODUCTS_BY_SKU))
+    order = _order(sb, hook, store, ship=False, lines=[(sku, 3)])
+    order_id, line_id = order["order_id"], order["order_lines"][0]["order_line_id"]
+    store.record_transition(order_id, "accepted", detail={"reason": "test"})
+    req = aftersale.MoneyRequest(aftersale.CANCEL, order_id, line_id, "cancel#1", "OUT_OF_STOCK", quantity=2,
+                                 requested_by="packer1", note="two units short")
+    intent = aftersale.plan(store, hook, req)
+    settled = aftersale.settle(store, hook, intent["intent_id"])
+    assert settled.outcome == "done"
+    assert aftersale.settle(store, hook, intent["intent_id"]).outcome == "done"
+    label = {r.code: r.label for r in hook.list_reasons("CANCELATION")}["OUT_OF_STOCK"]
+
+    (event,) = store.order_events(order_id)
+    assert event["kind"] == "lines_canceled" and event["actor"] == "packer1"
+    assert event["detail"]["reason_code"] == "OUT_OF_STOCK" and event["detail"]["reason_label"] == label
+    assert event["detail"]["lines"] == [{"order_line_id": line_id, "quantity": 2}]
+    assert event["detail"]["mirakl_id"] == settled.mirakl_id and event["detail"]["note"] == "two units short"
+    timeline = store.history_with_events(order_id)
+    assert [(h["entry"], h["status"]) for h in timeline][-2:] == [("status", "accepted"), ("lines_canceled", None)]
+    assert [h["status"] for h in store.history(order_id)][-1] == "accepted"  # no status of its own
+
+
+def test_order_events_are_append_only(sb, hook, store, fresh_db):
+    import psycopg2
+
+    order = _order(sb, hook, store, ship=False)
+    store.record_order_event(order["order_id"], "lines_canceled", actor="packer1", detail={})
+    for statement in ("UPDATE order_events SET actor = 'x'", "DELETE FROM order_events"):
+        conn = psycopg2.connect(fresh_db)
+        try:
+            with pytest.raises(psycopg2.Error, match="append-only"), conn.cursor() as cur:
+                cur.execute(statement)
+        finally:
+            conn.close()
+    assert len(store.order_events(order["order_id"])) == 1

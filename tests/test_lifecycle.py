@@ -121,3 +121,39 @@ def test_status_module_is_the_lifecycle_one():
 
     assert status.TRANSITIONS is lc.TRANSITIONS
     assert status.TransitionRefused is lc.TransitionRefused
+
+
+MONEY_QUERIES = ("money_mark_attempt", "money_mark_done", "money_mark_failed", "money_note_error",
+                 "money_open_intents")
+
+
+def test_money_queries_take_the_intent_statuses_as_parameters():
+    """The money-intent queries get ``intent``/``done``/``failed`` from lifecycle.MoneyIntentStatus."""
+    queries = ROOT / "include" / "sql" / "queries"
+    for name in MONEY_QUERIES:
+        body = _body(queries / f"{name}.sql")
+        assert "status" in body, name
+        assert not re.search(r"\bstatus\s*(=|IN)\s*\(?\s*'", body), f"{name}.sql spells a money intent status"
+
+
+def test_money_intent_statuses_equal_the_table_check_and_the_open_index(db_conn):
+    with db_conn.cursor() as cur:
+        cur.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+                    " WHERE conrelid = 'money_intents'::regclass AND contype = 'c'"
+                    " AND pg_get_constraintdef(oid) LIKE '%%status%%'")
+        (check,) = [r[0] for r in cur.fetchall()]
+        cur.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'money_intents'"
+                    " AND indexdef LIKE '%%WHERE%%status%%'")
+        partial = dict(cur.fetchall())
+    assert set(re.findall(r"'([a-z_]+)'", check)) == {str(s) for s in lc.MoneyIntentStatus}
+    assert set(partial) == {"money_intents_one_open_per_line", "money_intents_open_idx"}
+    for name, definition in partial.items():
+        assert set(re.findall(r"'([a-z_]+)'", definition)) == {str(lc.MI.INTENT)}, name
+
+
+def test_order_event_kinds_equal_the_table_check(db_conn):
+    with db_conn.cursor() as cur:
+        cur.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+                    " WHERE conrelid = 'order_events'::regclass AND contype = 'c'")
+        (check,) = [r[0] for r in cur.fetchall()]
+    assert set(re.findall(r"'([a-z_]+)'", check)) == {str(e) for e in lc.OrderEvent}

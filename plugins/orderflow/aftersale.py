@@ -27,6 +27,7 @@ from typing import Any
 
 from orderflow.hooks.mirakl import MiraklError, MiraklPermanentError
 from orderflow.hooks.mirakl_aftersale import LineMoney, line_balance, money, taxes_for
+from orderflow.lifecycle import MI, OrderEvent
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ def settle(
         intent = store.money_intent(intent_id_)
         if intent is None:
             raise KeyError(f"no money intent {intent_id_}")
-        if intent["status"] != "intent":
+        if intent["status"] != MI.INTENT:
             return Settled(intent_id_, intent["status"], intent.get("mirakl_id"), intent=intent)
         sends = 0
         while True:
@@ -211,7 +212,7 @@ def settle(
                     return Settled(intent_id_, "doubt", message=f"could not read the order back: {exc}",
                                    intent=intent)
                 if applied is not None:
-                    return _done(store, intent, str(applied["id"]), on_done, "found on the order when read back")
+                    return _done(store, hook, intent, str(applied["id"]), on_done, "found on the order when read back")
             if sends >= max_sends:
                 return Settled(intent_id_, "doubt", message="Best Buy did not answer; read back before sending again",
                                intent=intent)
@@ -232,7 +233,8 @@ def settle(
                     except MiraklError:
                         applied = None
                     if applied is not None:
-                        return _done(store, intent, str(applied["id"]), on_done, "found on the order when read back")
+                        return _done(store, hook, intent, str(applied["id"]), on_done,
+                                     "found on the order when read back")
                 failed = store.mark_money_failed(intent_id_, _error(exc)) or intent
                 return Settled(intent_id_, "failed", message=str(exc), intent=failed)
             except MiraklError as exc:
@@ -243,12 +245,36 @@ def settle(
             if not mine:
                 intent = store.note_money_error(intent_id_, {"error": "answer without our line"}) or intent
                 continue  # read back decides
-            return _done(store, intent, str(mine[0][id_key]), on_done, "answered")
+            return _done(store, hook, intent, str(mine[0][id_key]), on_done, "answered")
 
 
-def _done(store: Any, intent: Mapping[str, Any], mirakl_id: str, on_done: Callable[[dict[str, Any]], None] | None,
-          how: str) -> Settled:
-    row = store.mark_money_done(intent["intent_id"], mirakl_id) or dict(intent)
+def _reason_label(hook: Any, kind: str, code: str) -> str | None:
+    """Best Buy's label of a reason code (RE01, cached by the hook); None when it cannot be read."""
+    try:
+        reasons = hook.list_reasons("CANCELATION" if kind == CANCEL else "REFUND")
+    except (MiraklError, AttributeError) as exc:
+        log.warning("reason %s: no label (%s)", code, exc)
+        return None
+    return next((r.label for r in reasons if r.code == code), None)
+
+
+def cancel_event(intent: Mapping[str, Any], mirakl_id: str, reason_label: str | None) -> tuple[str, str | None,
+                                                                                                   dict[str, Any]]:
+    """The order event a settled cancelation writes: who, why (code and label), which units."""
+    return (str(OrderEvent.LINES_CANCELED), intent.get("requested_by"), {
+        "reason_code": intent["reason_code"], "reason_label": reason_label,
+        "lines": [{"order_line_id": intent["order_line_id"], "quantity": int(intent["quantity"])}],
+        "amount": str(intent["amount"]), "intent_id": intent["intent_id"], "mirakl_id": mirakl_id,
+        "note": intent.get("note"),
+    })
+
+
+def _done(store: Any, hook: Any, intent: Mapping[str, Any], mirakl_id: str,
+          on_done: Callable[[dict[str, Any]], None] | None, how: str) -> Settled:
+    event = None
+    if intent["kind"] == CANCEL:
+        event = cancel_event(intent, mirakl_id, _reason_label(hook, CANCEL, intent["reason_code"]))
+    row = store.mark_money_done(intent["intent_id"], mirakl_id, event=event) or dict(intent)
     if on_done is not None:
         on_done(row)
     return Settled(intent["intent_id"], "done", mirakl_id, message=how, intent=row)

@@ -5,7 +5,8 @@ read back from Best Buy and our copy refreshed, then
 
 - a cancelation that left no line to ship makes the order ``canceled_by_seller`` (who and why in
   the history; a label already bought is the void step's: ``canceled_by_seller`` is in ENDED);
-  a partial one changes no status (the rest keeps flowing; the intent row says who and why);
+  a partial one changes no status (the rest keeps flowing; who, why and which units are the
+  order event ``lines_canceled`` written when the intent settled: store.history_with_events);
 - a refund makes the order ``refunded`` when no active line has anything left to refund, else
   ``partially_refunded`` (when the machine allows it: a second partial refund stays there).
 """

@@ -255,6 +255,21 @@ SETTLED = frozenset({SH.FAILED, SH.VOIDED, SH.REFUND_REQUESTED})
 PRINTABLE = frozenset({SH.LABEL_STORED})
 
 
+# -- money intents (refunds OR28, seller cancelations OR30; migration 012) -------------------------
+class MoneyIntentStatus(StrEnum):
+    INTENT = "intent"  # committed before the call: Best Buy may or may not hold it (read back first)
+    DONE = "done"  # matched to Best Buy's refund/cancelation id
+    FAILED = "failed"  # Best Buy refused it: nothing applied
+
+
+MI = MoneyIntentStatus
+
+
+# -- order events (migration 022): what happened to an order that is no status change -------------
+class OrderEvent(StrEnum):
+    LINES_CANCELED = "lines_canceled"  # a seller cancelation (OR30) settled: who, why, which lines
+
+
 # -- Canada Post groups and manifests (end of day) -------------------------------------------------
 class GroupStatus(StrEnum):
     OPEN = "open"  # takes the labels of its mailing day

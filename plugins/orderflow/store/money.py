@@ -14,7 +14,11 @@ from typing import Any
 import psycopg2
 import psycopg2.errors
 
+from orderflow.lifecycle import MI
 from orderflow.store.base import Row, StoreBase, jsonb
+
+#: The intent statuses the money queries take (lifecycle.MoneyIntentStatus, never spelled in SQL).
+_ST = {"open": str(MI.INTENT), "done": str(MI.DONE), "failed": str(MI.FAILED)}
 
 
 class OpenIntentExists(RuntimeError):
@@ -68,23 +72,41 @@ class MoneyIntentsMixin(StoreBase):
         return self.fetch_all("money_intents_for_order", {"order_id": order_id})
 
     def open_money_intents(self, *, before: datetime | None = None, limit: int = 100) -> list[Row]:
-        return self.fetch_all("money_open_intents", {"before": before or datetime.now(UTC), "limit": limit})
+        return self.fetch_all("money_open_intents",
+                              {**_ST, "before": before or datetime.now(UTC), "limit": limit})
 
     def next_money_purpose(self, order_line_id: str, kind: str) -> int:
         row = self.fetch_one("money_count_purpose", {"order_line_id": order_line_id, "kind": kind})
         return int(row["n"] if row else 0) + 1
 
     def mark_money_attempt(self, intent_id: str) -> Row | None:
-        return self.fetch_one("money_mark_attempt", {"intent_id": intent_id})
+        return self.fetch_one("money_mark_attempt", {**_ST, "intent_id": intent_id})
 
-    def mark_money_done(self, intent_id: str, mirakl_id: str) -> Row | None:
-        return self.fetch_one("money_mark_done", {"intent_id": intent_id, "mirakl_id": mirakl_id})
+    def mark_money_done(
+        self,
+        intent_id: str,
+        mirakl_id: str,
+        *,
+        event: tuple[str, str | None, Mapping[str, Any]] | None = None,
+    ) -> Row | None:
+        """Settle the intent; ``event`` (kind, actor, detail) goes into the order's events in the same
+        transaction, only by the call that settled it (a second settle finds nothing open)."""
+        with self.transaction() as cur:
+            self.run(cur, "money_mark_done", {**_ST, "intent_id": intent_id, "mirakl_id": mirakl_id})
+            row = cur.fetchone()
+            if row is None:
+                return None
+            if event is not None:
+                kind, actor, detail = event
+                self.run(cur, "insert_order_event", {"order_id": row["order_id"], "kind": kind, "actor": actor,
+                                                     "detail": jsonb(dict(detail))})
+            return dict(row)
 
     def mark_money_failed(self, intent_id: str, error: Mapping[str, Any]) -> Row | None:
-        return self.fetch_one("money_mark_failed", {"intent_id": intent_id, "error": jsonb(dict(error))})
+        return self.fetch_one("money_mark_failed", {**_ST, "intent_id": intent_id, "error": jsonb(dict(error))})
 
     def note_money_error(self, intent_id: str, error: Mapping[str, Any]) -> Row | None:
-        return self.fetch_one("money_note_error", {"intent_id": intent_id, "error": jsonb(dict(error))})
+        return self.fetch_one("money_note_error", {**_ST, "intent_id": intent_id, "error": jsonb(dict(error))})
 
     def claimed_money_ids(self, order_line_id: str, *, except_intent: str) -> set[str]:
         rows = self.fetch_all("money_claimed_ids", {"order_line_id": order_line_id, "intent_id": except_intent})

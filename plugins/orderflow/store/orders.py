@@ -267,6 +267,19 @@ class OrdersMixin(StoreBase):
     def history(self, order_id: str) -> list[Row]:
         return self.fetch_all("order_history", {"order_id": order_id})
 
+    def history_with_events(self, order_id: str) -> list[Row]:
+        """The history as people read it: status rows (``entry`` 'status') and order events (``entry``
+        the event kind, ``status`` None: e.g. a partial cancelation), in the order they happened."""
+        return self.fetch_all("order_history_with_events", {"order_id": order_id})
+
+    def order_events(self, order_id: str) -> list[Row]:
+        return self.fetch_all("order_events", {"order_id": order_id})
+
+    def record_order_event(self, order_id: str, kind: str, *, actor: str | None,
+                           detail: Mapping[str, Any]) -> Row | None:
+        return self.fetch_one("insert_order_event", {"order_id": order_id, "kind": str(kind), "actor": actor,
+                                                     "detail": jsonb(dict(detail))})
+
     # -- shipments ------------------------------------------------------------------------
     def create_shipment_intent(
         self,
