@@ -82,6 +82,22 @@ def test_conversation_shows_order_status_history_lines_and_tracking_link(client_
     assert "{customer_name}" not in html and "Hello Jordan," in html
 
 
+def test_the_order_history_shows_a_partial_cancelation_with_who_why_and_which_units(
+        client_for, make_order, make_conversation, views_store):
+    order_id = make_order([("AUD-NCH-700", 3)])
+    line_id = views_store.get_order(order_id)["lines"][0]["order_line_id"]
+    views_store.record_order_event(order_id, "lines_canceled", actor="packer1", detail={
+        "reason_code": "OUT_OF_STOCK", "reason_label": "Out of stock <b>now</b>",
+        "lines": [{"order_line_id": line_id, "quantity": 2}], "note": "two units short"})
+    conversation_id = make_conversation(["Where is the rest?"], order_id=order_id)
+    html = client_for("agent").get(f"/orderflow/inbox/conversations/{conversation_id}").text
+    history = html[html.index('<ol class="history">'):]
+    history = history[:history.index("</ol>")]
+    assert "label created" in history
+    assert "2 × line " + line_id in history and "canceled" in history and "packer1" in history
+    assert "Out of stock &lt;b&gt;now&lt;/b&gt; (OUT_OF_STOCK)" in history and "two units short" in history
+
+
 def test_reply_goes_through_mirakl_and_clears_needs_reply(client_for, mirakl_env, views_store, views_sql):
     sandbox = mirakl_env
     thread_id, _ = sandbox.generate_messages(1, new_thread=True)[0]

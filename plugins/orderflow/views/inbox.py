@@ -101,7 +101,8 @@ def _conversation_context(store: OrderStore, conversation_id: int) -> dict[str, 
         m["folded"] = len(body) > FOLD_CHARS
         m["preview"] = body[:FOLD_PREVIEW_CHARS] if m["folded"] else body
     order = store.get_order(conversation["order_id"]) if conversation["order_id"] else None
-    history = store.history(conversation["order_id"]) if order else []
+    # Status rows and order events (a partial cancelation: who, why, which units), as they happened.
+    history = store.history_with_events(conversation["order_id"]) if order else []
     shipments = store.shipments_for_order(conversation["order_id"]) if order else []
     for shipment in shipments:
         pin = shipment.get("tracking_pin")
