@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.scaling_limits_seconds:
             mod.run_limits(sections["scaling_limits"], seconds=args.scaling_limits_seconds,
                            orders=args.limits_orders, latency_ms=args.latency_ms, shards=4,
-                           workers=args.scaling_workers, log=log)
+                           workers=args.scaling_workers, max_workers=args.max_workers, log=log)
         else:
             sections["scaling_limits"].status = "skipped"
 

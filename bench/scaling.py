@@ -168,7 +168,7 @@ def run(section: Section, *, orders: int, latency_ms: float, shards: tuple[int, 
 
 
 def run_limits(section: Section, *, seconds: float, orders: int, latency_ms: float, shards: int, workers: int,
-               log: Callable[[str], None] = print) -> None:
+               max_workers: int | None = None, log: Callable[[str], None] = print) -> None:
     """Label buying at 20 creates/min with ``shards`` shards on ``workers`` Celery workers (shared budgets)."""
     from bench.cluster_run import scheduled_run
     from bench.sandbox_proc import sandbox_process
@@ -183,7 +183,10 @@ def run_limits(section: Section, *, seconds: float, orders: int, latency_ms: flo
         sb.set_faults("mirakl", "*", latency_ms=latency_ms)
         sb.set_faults("canadapost", "*", latency_ms=latency_ms)
         limits_seen = {"mirakl": sb.limits("mirakl"), "canadapost": sb.limits("canadapost")}
-        env = _sandbox_env(sb, order_db, home, {"ORDERFLOW_SHARDS": str(shards)}, limits=True)
+        settings = {"ORDERFLOW_SHARDS": str(shards)}
+        if max_workers:
+            settings["ORDERFLOW_MAX_WORKERS"] = str(max_workers)
+        env = _sandbox_env(sb, order_db, home, settings, limits=True)
 
         def watch() -> bool:
             if state["first_create"] is None:
