@@ -82,6 +82,9 @@ def test_partial_cancelation_keeps_the_rest_flowing(env, hook):
     assert result.all_done and result.status == "label_created"
     (intent,) = env.store.money_intents_for_order(order_id)
     assert intent["requested_by"] == "agent1" and intent["quantity"] == 1 and intent["status"] == "done"
+    (event,) = [h for h in env.store.history_with_events(order_id) if h["entry"] == "lines_canceled"]
+    assert event["actor"] == "agent1" and event["detail"]["lines"] == [{"order_line_id": line, "quantity": 1}]
+    assert event["detail"]["reason_code"] == "OUT_OF_STOCK" and event["detail"]["reason_label"]
     run(PushTrackingOperator, run_id="manual__ship", task_id="tracking.push_tracking")
     assert env.statuses()[order_id] == "shipped"
     with pytest.raises(flows.FlowRefused):
