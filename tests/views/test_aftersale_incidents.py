@@ -6,9 +6,20 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import requests
 
 from orderflow.views.aftersale import incident_clock
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    """This module's own sandbox (overrides the session's): its tests move Best Buy's clock, and the
+    session's sandbox must keep real time (other modules order messages by it)."""
+    from sandbox.testing import running_sandbox
+
+    with running_sandbox(orders=2, seed=17) as sb:  # its own order ids (they carry the seed)
+        yield sb
 
 
 def _csrf(html: str) -> str:
