@@ -258,6 +258,13 @@ def seed_aftersale(cur, now: datetime) -> None:
     created = now - 10 * H
     add_order(cur, "CBS-1", created, [("pending_acceptance", created, {}), ("accepted", created + H, {}),
                                       ("canceled_by_seller", created + 2 * H, {"reason_code": "OUT_OF_STOCK"})])
+    # A partial seller cancelation of S5-A (the order keeps its status): 1 unit of line 2, by a packer.
+    cur.execute(
+        """INSERT INTO order_events (order_id, kind, actor, detail, created_at)
+           VALUES ('S5-A', 'lines_canceled', 'packer1', %s, %s)""",
+        (json.dumps({"reason_code": "DAMAGED", "reason_label": "Item damaged",
+                     "lines": [{"order_line_id": "S5-A-2", "quantity": 1}]}), now - 5 * H),
+    )
     # Open incidents: one opened 3 days ago (alert), one an hour ago.
     for line_id, order_id, opened in (("S3-A-1", "S3-A", now - 72 * H), ("S5-A-1", "S5-A", now - H)):
         cur.execute(

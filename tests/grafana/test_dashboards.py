@@ -320,3 +320,10 @@ def test_agent_replies_not_confirmed_are_listed_until_best_buy_has_them(now, ord
     assert [(r["status"], r["agent"], r["thread"]) for r in rows] == [
         ("unknown", "agent1", seed.OVERDUE_THREAD), ("not sent", "agent1", seed.OVERDUE_THREAD)]
     assert rows[1]["reference"] == "R-abc-1"
+
+
+def test_seller_cancelations_of_lines_say_who_why_and_how_many(now, order_conn):
+    """Issue 13 flow 1: a partial seller cancelation (no status change) is visible with who and why."""
+    rows = _table(_panel("orders", "Seller cancellations of lines"), now, order_conn, ORDER_ROLE)
+    assert [(r["order"], r["by"], r["reason"], r["line"], r["units"]) for r in rows] == [
+        ("S5-A", "packer1", "Item damaged", "S5-A-2", 1)]

@@ -104,7 +104,8 @@ def test_migration_grants_again_in_every_new_database(fresh_db):
         assert set(_privileges(conn, ORDER_ROLE)) == {"orders", "order_statuses", "order_status_history",
                                                       "shipments", "customers", "conversations", "messages",
                                                       "order_claims", "shipping_groups", "manifests",
-                                                      "money_intents", "returns", "order_lines", "agent_replies"}
+                                                      "money_intents", "returns", "order_lines", "agent_replies",
+                                                      "order_events"}
     finally:
         conn.close()
 
