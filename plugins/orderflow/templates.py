@@ -22,6 +22,8 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from orderflow import lifecycle
+
 __all__ = [
     "KNOWN_PLACEHOLDERS",
     "describe_order_status",
@@ -63,9 +65,8 @@ _STATUS_WORDING: dict[str, str] = {
     "returned": "returned",
 }
 _DEFAULT_STATUS_WORDING = "being processed"
-# Statuses past shipping or ended: no "expected to ship by" date.
-_NO_SHIP_DATE = frozenset({"shipped", "canceled", "refused", "canceled_by_seller", "partially_refunded", "refunded",
-                           "returned"})
+# Statuses past shipping or ended (the lifecycle's terminal ones): no "expected to ship by" date.
+_NO_SHIP_DATE = lifecycle.TERMINAL
 
 
 def placeholders(template: str) -> set[str]:
@@ -137,7 +138,7 @@ def order_context(
 
     pin = ""
     for shipment in shipments:
-        if shipment.get("tracking_pin") and shipment.get("status") not in ("voided", "refund_requested", "failed"):
+        if shipment.get("tracking_pin") and shipment.get("status") not in lifecycle.SETTLED:
             pin = str(shipment["tracking_pin"])
             break
     # str.replace, not str.format: the URL template is configuration and may hold other braces.
