@@ -21,6 +21,7 @@ from typing import Any
 
 from orderflow import aftersale, aftersale_flows, aftersale_status, lifecycle
 from orderflow.hooks.mirakl_aftersale import LineCompliance, line_balance
+from orderflow.timestamps import require_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def sync(store: Any, hook: Any, *, now: datetime | None = None, force: bool = Fa
                                                return_id=row["return_id"], method=row["method_code"]))
     newest = max((r.get("last_updated") for r in returns if r.get("last_updated")), default=None)
     if newest:
-        store.set_watermark(WATERMARK, datetime.fromisoformat(newest.replace("Z", "+00:00")))
+        store.set_watermark(WATERMARK, require_timestamp(newest))
     store.set_watermark(LAST_SWEEP, now)
     return {"listed": len(returns), "changed": len(changed), "orders_returned": marked}
 

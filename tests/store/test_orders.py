@@ -93,3 +93,15 @@ def test_watermarks_only_move_forward(store):
     store.set_watermark("w", late)
     store.set_watermark("w", early)
     assert store.get_watermark("w") == late
+
+
+@pytest.mark.parametrize("field", ["created_date", "last_updated_date", "shipping_deadline"])
+def test_an_order_date_without_a_time_zone_is_refused(store, field):
+    # Behaviour change (issue 17, one date parser): the store's own parser accepted a naive date and
+    # stored it in the database session's zone; Mirakl's OpenAPI says date-time (RFC 3339: a zone).
+    good = make_payload()
+    bad = make_payload()
+    bad[field] = "2026-11-20T12:00:00"
+    with pytest.raises(ValueError, match="has no time zone"):
+        store.upsert_orders([good, bad])
+    assert store.get_order(good["order_id"]) is None

@@ -36,15 +36,10 @@ from orderflow.operators.base import (
     classify_api_error,
     connection_failure,
 )
+from orderflow.timestamps import parse_timestamp
 
 WATERMARK = "mirakl_orders_or11"
 ENDED_AT_BEST_BUY = lifecycle.MIRAKL_ENDED
-
-
-def _parse_ts(value: Any) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 class IngestOrdersOperator(MiraklOrderStepOperator):
@@ -131,10 +126,10 @@ class IngestOrdersOperator(MiraklOrderStepOperator):
                 shipments=held,
             )
 
-        newest = max((_parse_ts(p.get("last_updated_date")) for p in good), default=None, key=_ts_key)
+        newest = max((parse_timestamp(p.get("last_updated_date")) for p in good), default=None, key=_ts_key)
         if malformed:
             oldest_bad = min(
-                (_parse_ts(m["last_updated_date"]) for m in malformed.values()), default=None, key=_ts_key
+                (parse_timestamp(m["last_updated_date"]) for m in malformed.values()), default=None, key=_ts_key
             )
             # Never move past an order we could not store: the next sweep must see it again.
             newest = None if oldest_bad is None else min(filter(None, [newest, oldest_bad]), default=None)

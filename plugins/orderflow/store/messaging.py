@@ -23,10 +23,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from orderflow import timestamps
 from orderflow.store.base import Row, StoreBase, jsonb
+from orderflow.timestamps import require_timestamp
 
 # Mirakl's message author types (from.type) -> our sender_type. The bare participant types are
 # accepted too: clients must tolerate variants (sheet §1), and they mean the same party.
@@ -117,21 +119,11 @@ class SyncCounts:
 # Parsing
 # ----------------------------------------------------------------------------------------------
 def parse_timestamp(value: Any, what: str, thread_id: str | None, *, required: bool = True) -> datetime | None:
-    """Mirakl's ISO-8601 UTC (``...Z``, with or without millis) as an aware datetime."""
-    if value is None or value == "":
-        if required:
-            raise MalformedThread(thread_id, f"{what} is missing")
-        return None
-    if not isinstance(value, str):
-        raise MalformedThread(thread_id, f"{what} is not a string ({type(value).__name__})")
+    """A thread's date (``orderflow.timestamps``' rule: aware, UTC); a bad one is a ``MalformedThread``."""
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
-    except ValueError:
-        raise MalformedThread(thread_id, f"{what} is not an ISO-8601 date: {value[:40]!r}") from None
-    if parsed.tzinfo is None:
-        # Mirakl dates are UTC; a naive one would silently shift by the server's zone.
-        raise MalformedThread(thread_id, f"{what} has no time zone: {value[:40]!r}")
-    return parsed.astimezone(UTC)
+        return require_timestamp(value) if required else timestamps.parse_timestamp(value)
+    except timestamps.TimestampError as exc:
+        raise MalformedThread(thread_id, f"{what} {exc.reason}") from None
 
 
 def _sender_type(raw_type: Any, thread_id: str, where: str) -> str:

@@ -13,6 +13,7 @@ import psycopg2
 
 from orderflow import lifecycle
 from orderflow.store.base import Row, StoreBase, jsonb
+from orderflow.timestamps import parse_timestamp
 
 # Best Buy asks sellers to accept or refuse every new order within 24 hours.
 ACCEPTANCE_WINDOW = timedelta(hours=24)
@@ -44,15 +45,6 @@ class Transition:
     expected_from: str | tuple[str, ...] | None = None
 
 
-def _parse_ts(value: Any) -> datetime | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        return value
-    text = str(value).replace("Z", "+00:00")
-    return datetime.fromisoformat(text)
-
-
 def _money(value: Any) -> Decimal | None:
     if value is None or value == "":
         return None
@@ -66,7 +58,7 @@ def order_row_from_payload(payload: Mapping[str, Any]) -> tuple[Any, ...]:
     reported instead of being stored half-empty.
     """
     order_id = payload.get("order_id")
-    created = _parse_ts(payload.get("created_date"))
+    created = parse_timestamp(payload.get("created_date"))
     if not order_id or not isinstance(order_id, str):
         raise ValueError("Mirakl order without an order_id")
     if created is None:
@@ -78,9 +70,9 @@ def order_row_from_payload(payload: Mapping[str, Any]) -> tuple[Any, ...]:
         payload.get("commercial_id"),
         payload.get("order_state"),
         created,
-        _parse_ts(payload.get("last_updated_date")),
+        parse_timestamp(payload.get("last_updated_date")),
         created + ACCEPTANCE_WINDOW,
-        _parse_ts(payload.get("shipping_deadline")),
+        parse_timestamp(payload.get("shipping_deadline")),
         payload.get("leadtime_to_ship"),
         customer.get("customer_id"),
         customer.get("firstname"),

@@ -22,6 +22,7 @@ from jinja2 import pass_context
 from orderflow import aftersale, aftersale_flows, lifecycle
 from orderflow.hooks.mirakl_aftersale import money, taxes_for
 from orderflow.store import OpenIntentExists, OrderStore
+from orderflow.timestamps import parse_timestamp
 from orderflow.views.common import _env, base_path, get_store, render
 from orderflow.views.resources import CUSTOMER_SERVICE, REFUNDS, SELLER_CANCELATION, WRITE
 from orderflow.views.security import StaffUser, require
@@ -235,7 +236,7 @@ def incident_page(request: Request, order_id: str, line_id: str, user: IncidentR
         return _error(request, user, "Unknown line", f"Best Buy has no line {line_id} on order {order_id}.", 404)
     status = store.current_status(order_id)
     opened = line.get("last_updated_date")
-    opened_at = datetime.fromisoformat(opened.replace("Z", "+00:00")) if opened else None
+    opened_at = parse_timestamp(opened)
     return render(request, "aftersale_incident.html", {
         "user": user, "order_id": order_id, "line": line, "reasons": reasons, "status": status,
         "open": line.get("order_line_state") == "INCIDENT_OPEN", "clock": incident_clock(opened_at),
