@@ -452,7 +452,7 @@ class MiraklOrderStepOperator(OrderStepOperator):
 
         API errors propagate (callers classify them); a malformed order is logged and left out.
         """
-        from orderflow.store.orders import line_rows_from_payload, order_row_from_payload
+        from orderflow.hooks.mirakl_records import order_from_payload
 
         ids = list(dict.fromkeys(order_ids))
         if not ids:
@@ -462,8 +462,7 @@ class MiraklOrderStepOperator(OrderStepOperator):
         usable = []
         for payload in payloads:
             try:
-                order_row_from_payload(payload)
-                line_rows_from_payload(payload)
+                order_from_payload(payload)
             except ValueError as exc:
                 self.log.error("OR11 returned a malformed order, not stored: %s", exc)
                 continue

@@ -50,7 +50,7 @@ class IngestOrdersOperator(MiraklOrderStepOperator):
 
     def run_step(self, context: Any) -> None:
         from orderflow import lifecycle as status_machine
-        from orderflow.store.orders import line_rows_from_payload, order_row_from_payload
+        from orderflow.hooks.mirakl_records import order_from_payload
 
         hook = self.mirakl_hook()
         watermark = self.store.get_watermark(WATERMARK)
@@ -74,8 +74,7 @@ class IngestOrdersOperator(MiraklOrderStepOperator):
         malformed: dict[str, dict[str, Any]] = {}
         for payload in payloads:
             try:
-                order_row_from_payload(payload)
-                line_rows_from_payload(payload)
+                order_from_payload(payload)
             except (ValueError, TypeError, KeyError) as exc:
                 oid = str(payload.get("order_id") or f"<no id #{len(malformed) + 1}>")
                 malformed[oid] = {"reason": str(exc), "last_updated_date": payload.get("last_updated_date")}

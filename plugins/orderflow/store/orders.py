@@ -12,8 +12,8 @@ from typing import Any
 import psycopg2
 
 from orderflow import lifecycle
+from orderflow.hooks.mirakl_records import OrderLineRecord, OrderRecord, order_from_payload
 from orderflow.store.base import Row, StoreBase, jsonb
-from orderflow.timestamps import parse_timestamp
 
 # Best Buy asks sellers to accept or refuse every new order within 24 hours.
 ACCEPTANCE_WINDOW = timedelta(hours=24)
@@ -45,91 +45,68 @@ class Transition:
     expected_from: str | tuple[str, ...] | None = None
 
 
-def _money(value: Any) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    return Decimal(str(value))
-
-
-def order_row_from_payload(payload: Mapping[str, Any]) -> tuple[Any, ...]:
-    """Map one Mirakl OR11 order to an `orders` row (VALUES order of upsert_orders.sql).
-
-    Raises ValueError on a payload without the fields no order can lack, so a malformed order is
-    reported instead of being stored half-empty.
-    """
-    order_id = payload.get("order_id")
-    created = parse_timestamp(payload.get("created_date"))
-    if not order_id or not isinstance(order_id, str):
-        raise ValueError("Mirakl order without an order_id")
-    if created is None:
-        raise ValueError(f"Mirakl order {order_id} without created_date")
-    customer = payload.get("customer") or {}
-    address = customer.get("shipping_address") or None
+def _order_row(order: OrderRecord) -> tuple[Any, ...]:
+    """One `orders` row (VALUES order of upsert_orders.sql)."""
+    address = order.shipping_address
     return (
-        order_id,
-        payload.get("commercial_id"),
-        payload.get("order_state"),
-        created,
-        parse_timestamp(payload.get("last_updated_date")),
-        created + ACCEPTANCE_WINDOW,
-        parse_timestamp(payload.get("shipping_deadline")),
-        payload.get("leadtime_to_ship"),
-        customer.get("customer_id"),
-        customer.get("firstname"),
-        customer.get("lastname"),
-        jsonb(address) if address else None,
-        (address or {}).get("city"),
-        (address or {}).get("state"),
-        (address or {}).get("zip_code"),
-        (address or {}).get("country_iso_code") or (address or {}).get("country"),
-        _money(payload.get("price")),
-        _money(payload.get("shipping_price")),
-        _money(payload.get("total_price")),
-        payload.get("currency_iso_code") or "CAD",
-        jsonb(dict(payload)),
+        order.order_id,
+        order.commercial_id,
+        order.mirakl_state,
+        order.created_at,
+        order.last_updated_at,
+        order.created_at + ACCEPTANCE_WINDOW,
+        order.shipping_deadline,
+        order.leadtime_to_ship,
+        order.customer_id,
+        order.customer_firstname,
+        order.customer_lastname,
+        jsonb(dict(address)) if address else None,
+        order.shipping_city,
+        order.shipping_state,
+        order.shipping_zip,
+        order.shipping_country,
+        order.price,
+        order.shipping_price,
+        order.total_price,
+        order.currency,
+        jsonb(dict(order.raw)),
     )
 
 
-def line_rows_from_payload(payload: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    order_id = payload["order_id"]
-    rows = []
-    for index, line in enumerate(payload.get("order_lines") or [], start=1):
-        line_id = line.get("order_line_id")
-        quantity = line.get("quantity")
-        if not line_id or not isinstance(quantity, int) or quantity <= 0:
-            raise ValueError(f"Mirakl order {order_id}: malformed order line {line_id!r}")
-        rows.append(
-            (
-                line_id,
-                order_id,
-                line.get("order_line_index", index),
-                line.get("offer_sku"),
-                line.get("product_sku"),
-                line.get("product_title"),
-                quantity,
-                _money(line.get("price_unit")),
-                _money(line.get("price")),
-                _money(line.get("shipping_price")),
-                _money(line.get("total_price")),
-                line.get("order_line_state"),
-                jsonb(dict(line)),
-            )
-        )
-    return rows
+def _line_row(line: OrderLineRecord) -> tuple[Any, ...]:
+    """One `order_lines` row (VALUES order of upsert_order_lines.sql)."""
+    return (
+        line.order_line_id,
+        line.order_id,
+        line.line_index,
+        line.offer_sku,
+        line.product_sku,
+        line.product_title,
+        line.quantity,
+        line.price_unit,
+        line.price,
+        line.shipping_price,
+        line.total_price,
+        line.state,
+        jsonb(dict(line.raw)),
+    )
 
 
 class OrdersMixin(StoreBase):
     # -- orders ---------------------------------------------------------------------------
-    def upsert_orders(self, payloads: Sequence[Mapping[str, Any]]) -> list[UpsertedOrder]:
-        """Insert or refresh orders and their lines from Mirakl payloads, in one transaction.
+    def upsert_orders(self, orders: Sequence[OrderRecord | Mapping[str, Any]]) -> list[UpsertedOrder]:
+        """Insert or refresh orders and their lines, in one transaction.
 
-        Raises ValueError (and writes nothing) if any payload is malformed; callers that want to
-        keep going validate with order_row_from_payload first.
+        Takes parsed records, or Mirakl OR11 payloads (parsed here by
+        ``orderflow.hooks.mirakl_records.order_from_payload``): a malformed payload raises
+        ``MalformedOrder`` (a ValueError) and nothing is written; callers that want to keep going
+        parse first.
         """
-        if not payloads:
+        if not orders:
             return []
-        order_rows = [order_row_from_payload(p) for p in payloads]
-        line_rows = [row for p in payloads for row in line_rows_from_payload(p)]
+        records = [o if isinstance(o, OrderRecord) else order_from_payload(o) for o in orders]
+        order_rows = [_order_row(r) for r in records]
+        line_rows = [_line_row(line) for r in records for line in r.lines]
         with self.transaction() as cur:
             result = self.execute_values(cur, "upsert_orders", order_rows, fetch=True)
             if line_rows:
