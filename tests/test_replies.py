@@ -12,8 +12,8 @@ import pytest
 from orderflow import replies
 from orderflow.hooks._http import RetryPolicy
 from orderflow.hooks.mirakl import MiraklHook
+from orderflow.hooks.mirakl_records import thread_from_payload
 from orderflow.store import OrderStore
-from orderflow.store.messaging import thread_from_payload
 from sandbox.testing import SandboxHandle, running_sandbox
 
 FAST = RetryPolicy(max_attempts=3, max_total_seconds=5.0, initial_wait=0.01, max_wait=0.05)

@@ -154,7 +154,7 @@ def find_reply_in_thread(
     no earlier than ``not_before`` minus ``CLOCK_SKEW``, whose id no other known reply has
     (``claimed``). The oldest such message wins.
     """
-    from orderflow.store.messaging import MalformedThread, parse_timestamp
+    from orderflow.hooks.mirakl_records import MalformedThread, parse_timestamp
 
     wanted = normalise_reply_text(body)
     found: list[tuple[datetime, dict[str, Any]]] = []
@@ -176,7 +176,7 @@ def find_reply_in_thread(
 
 
 def _message_date(message: Mapping[str, Any]) -> datetime:
-    from orderflow.store.messaging import MalformedThread, parse_timestamp
+    from orderflow.hooks.mirakl_records import MalformedThread, parse_timestamp
 
     try:
         return parse_timestamp(message.get("date_created"), "date_created", None) or datetime.now(UTC)

@@ -9,7 +9,13 @@ from decimal import Decimal
 
 import pytest
 
-from orderflow.hooks.mirakl_records import MalformedOrder, OrderRecord, order_from_payload
+from orderflow.hooks.mirakl_records import (
+    MalformedOrder,
+    MalformedThread,
+    OrderRecord,
+    order_from_payload,
+    thread_from_payload,
+)
 from tests.store.conftest import make_payload
 
 
@@ -120,3 +126,82 @@ def test_dates_keep_the_instant_in_utc():
     payload = make_payload()
     payload["created_date"] = "2026-11-20T07:00:00-05:00"
     assert order_from_payload(payload).created_at == datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+# -- threads (M10/M11), moved from store/messaging.py -------------------------------------------------
+def _thread(**changes) -> dict:
+    thread = {
+        "id": "TH-1",
+        "entities": [{"type": "MMP_ORDER", "id": "1001-A"}],
+        "current_participants": [{"type": "SHOP", "id": "S1"}, {"type": "CUSTOMER", "id": 77, "display_name": "Jo"}],
+        "topic": {"type": "FREE_TEXT", "value": "Where is my parcel?"},
+        "date_created": "2026-11-20T12:00:00Z",
+        "date_updated": "2026-11-20T13:00:00.250Z",
+        "metadata": {"total_count": 2, "shop_reply_needed_since": "2026-11-20T13:00:00Z",
+                     "last_message_date": "2026-11-20T12:30:00Z", "last_sender": {"type": "SHOP_USER"}},
+        "messages": [
+            {"id": "M1", "body": "<b>Hi</b> 📦", "date_created": "2026-11-20T12:00:00Z",
+             "from": {"type": "CUSTOMER_USER", "display_name": "Jo"}},
+            {"id": "M2", "body": "Still waiting", "date_created": "2026-11-20T13:00:00+00:00",
+             "from": {"type": "CUSTOMER"}},
+        ],
+    }
+    thread.update(changes)
+    return thread
+
+
+def test_a_thread_is_typed_and_its_newest_message_wins():
+    t = thread_from_payload(_thread())
+    assert (t.thread_id, t.order_id, t.customer_id, t.customer_name, t.topic) == (
+        "TH-1", "1001-A", "77", "Jo", "Where is my parcel?")
+    assert t.date_updated == datetime(2026, 11, 20, 13, 0, 0, 250000, tzinfo=UTC)
+    assert t.reply_needed_since == datetime(2026, 11, 20, 13, tzinfo=UTC)
+    # metadata says a shop message at 12:30, the messages carry a later customer one: that one counts
+    assert t.last_message_at == datetime(2026, 11, 20, 13, tzinfo=UTC) and t.last_sender_type == "CUSTOMER"
+    assert [m.sender_type for m in t.messages or ()] == ["CUSTOMER", "CUSTOMER"]
+    assert t.messages is not None and t.messages[0].body == "<b>Hi</b> 📦"  # byte-exact
+    assert "messages" not in t.raw and t.complete
+
+
+def test_a_thread_without_messages_is_incomplete_and_dates_fall_back():
+    payload = _thread(topic="Returns", current_participants=[],
+                      authorized_participants=[{"type": "CUSTOMER", "id": "C9"}])
+    del payload["messages"], payload["date_updated"]
+    payload["metadata"] = {"total_count": 3}
+    t = thread_from_payload(payload)
+    assert t.messages is None and not t.complete
+    assert t.topic == "Returns" and t.customer_id == "C9" and t.customer_name is None
+    assert t.date_updated == datetime(2026, 11, 20, 12, tzinfo=UTC)  # date_created when never updated
+    assert t.last_message_at is None and t.last_sender_type is None and t.reply_needed_since is None
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ([], "thread is not an object"),
+        (_thread(id=""), "thread has no id"),
+        (_thread(entities={"id": "1001-A"}), "entities is not a list"),
+        (_thread(current_participants="Jo"), "current_participants is not a list"),
+        (_thread(metadata=["x"]), "metadata is not an object"),
+        (_thread(metadata={"total_count": -1}), "metadata.total_count is not a count"),
+        (_thread(metadata={"total_count": True}), "metadata.total_count is not a count"),
+        (_thread(metadata={"shop_reply_needed_since": "2026-11-20T13:00:00"}),
+         "metadata.shop_reply_needed_since has no time zone"),
+        (_thread(metadata={"last_sender": {"type": "ROBOT"}}), "metadata.last_sender: unknown sender type"),
+        (_thread(messages={"id": "M1"}), "messages is not a list"),
+        (_thread(messages=["hi"]), r"messages\[0\] is not an object"),
+        (_thread(messages=[{"body": "hi"}]), r"messages\[0\] has no id"),
+        (_thread(messages=[{"id": "M1", "body": None}]), "message M1 has no text body"),
+        (_thread(messages=[{"id": "M1", "body": "hi"}]), r"message M1 has no sender \('from'\)"),
+        (_thread(messages=[{"id": "M1", "body": "hi", "from": {"type": "BOT"}}]), "unknown sender type 'BOT'"),
+        (_thread(messages=[{"id": "M1", "body": "hi", "from": {"type": "SHOP"}}]), "date_created is missing"),
+        (_thread(messages=[{"id": "M1", "body": "hi", "from": {"type": "SHOP"}, "date_created": 5}]),
+         "date_created is not a string"),
+        (_thread(date_updated="soon", date_created=None), "date_updated is not an ISO-8601 date"),
+        (_thread(date_updated=None, date_created=None), "date_updated is missing"),
+    ],
+)
+def test_a_malformed_thread_names_the_thread_and_the_fault(payload, message):
+    with pytest.raises(MalformedThread, match=message) as caught:
+        thread_from_payload(payload)
+    assert caught.value.thread_id == (None if not isinstance(payload, dict) or not payload.get("id") else "TH-1")

@@ -283,7 +283,7 @@ def sync_sandbox_thread(store: Any, sandbox: Any, thread_id: str) -> int:
     """Bring one sandbox thread (and its order) into the order DB the way the messaging sync does:
     M10 through the real hook, the messaging store's own parser and upsert."""
     from orderflow.hooks.mirakl import MiraklHook
-    from orderflow.store.messaging import thread_from_payload
+    from orderflow.hooks.mirakl_records import thread_from_payload
 
     hook = MiraklHook()
     try:

@@ -109,7 +109,7 @@ def sync_inbox(
 ) -> SyncReport:
     """One sync pass (see the module docstring). Never raises for a single bad thread."""
     from orderflow.hooks.mirakl_api import MiraklPermanentError, MiraklRetryableError
-    from orderflow.store.messaging import MalformedThread, thread_from_payload
+    from orderflow.hooks.mirakl_records import MalformedThread, thread_from_payload
 
     report = SyncReport()
     now = now or datetime.now(UTC)
@@ -197,7 +197,7 @@ def _without_messages(thread: Any) -> Any:
 
 
 def _payload_date(payload: Any) -> datetime | None:
-    from orderflow.store.messaging import MalformedThread, parse_timestamp
+    from orderflow.hooks.mirakl_records import MalformedThread, parse_timestamp
 
     if not isinstance(payload, dict):
         return None
@@ -362,7 +362,7 @@ class AutoReplyReport:
 
 def _shop_answer_after(thread: Mapping[str, Any], customer_mirakl_id: str | None, since: datetime) -> dict | None:
     """The first SHOP message after the customer's message in an M10 thread, if any."""
-    from orderflow.store.messaging import MalformedThread, parse_timestamp
+    from orderflow.hooks.mirakl_records import MalformedThread, parse_timestamp
 
     messages = [m for m in thread.get("messages") or [] if isinstance(m, dict)]
     after = messages
@@ -485,7 +485,7 @@ def send_auto_replies(
                     return "permanent", {**info, "reason": str(exc)}
                 answer = _shop_answer_after(thread, row["customer_mirakl_message_id"], row["customer_message_at"])
                 if answer is not None:
-                    from orderflow.store.messaging import parse_timestamp
+                    from orderflow.hooks.mirakl_records import parse_timestamp
 
                     sent_at = parse_timestamp(answer.get("date_created"), "date_created", None, required=False)
                     if row["body"] is not None and answer.get("body") == row["body"]:

@@ -1,13 +1,9 @@
 """Inbox sync and auto-reply SQL (the messaging task group's part of the store).
 
-Two halves:
-- Parsing: ``thread_from_payload`` turns one Mirakl thread (M10/M11 JSON) into a ``ThreadRecord``
-  or raises ``MalformedThread`` naming the thread and what is wrong (sync reports it, stores the
-  rest). Bodies are kept byte-exact: HTML, scripts, emoji, 10 kB complaints are data, escaped only
-  when a page displays them.
-- SQL: batched UPSERTs of customers/conversations/messages that write nothing when nothing
-  changed (a re-sync is a no-op), the reply flags, and the auto-reply ledger (``auto_replies``:
-  at most one row per customer message, committed as ``intent`` before M12 is called).
+Threads come in as ``ThreadRecord``s (``orderflow.hooks.mirakl_records.thread_from_payload``): batched
+UPSERTs of customers/conversations/messages that write nothing when nothing changed (a re-sync is a
+no-op), the reply flags, and the auto-reply ledger (``auto_replies``: at most one row per customer
+message, committed as ``intent`` before M12 is called).
 
 "Needs a reply", two clocks (migration 006):
 - ``conversations.reply_needed_since`` is Mirakl's ``metadata.shop_reply_needed_since``, verbatim
@@ -26,66 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from orderflow import timestamps
+from orderflow.hooks.mirakl_records import ThreadRecord
 from orderflow.store.base import Row, StoreBase, jsonb
-from orderflow.timestamps import require_timestamp
-
-# Mirakl's message author types (from.type) -> our sender_type. The bare participant types are
-# accepted too: clients must tolerate variants (sheet §1), and they mean the same party.
-SENDER_TYPES: dict[str, str] = {
-    "CUSTOMER_USER": "CUSTOMER",
-    "SHOP_USER": "SHOP",
-    "OPERATOR_USER": "OPERATOR",
-    "CUSTOMER": "CUSTOMER",
-    "SHOP": "SHOP",
-    "OPERATOR": "OPERATOR",
-}
 
 # Rows per execute_values page / per transaction of sync: big enough to amortise round trips,
 # small enough that one bad batch does not hold locks for long.
 SYNC_BATCH = 200
-
-
-class MalformedThread(ValueError):
-    """A thread payload we cannot store faithfully. ``thread_id`` may be None (no usable id)."""
-
-    def __init__(self, thread_id: str | None, reason: str) -> None:
-        self.thread_id = thread_id
-        self.reason = reason
-        super().__init__(f"thread {thread_id or '<no id>'}: {reason}")
-
-
-@dataclass(frozen=True)
-class MessageRecord:
-    mirakl_message_id: str
-    sender_type: str
-    sender_name: str | None
-    body: str
-    sent_at: datetime
-    raw: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class ThreadRecord:
-    thread_id: str
-    order_id: str | None
-    customer_id: str | None
-    customer_name: str | None
-    topic: str | None
-    date_updated: datetime
-    last_message_at: datetime | None
-    last_sender_type: str | None
-    reply_needed_since: datetime | None
-    message_count: int | None          # Mirakl's metadata.total_count
-    raw: Mapping[str, Any]             # the thread without its messages
-    messages: tuple[MessageRecord, ...] | None  # None: the payload carried no messages
-
-    @property
-    def complete(self) -> bool:
-        """True when the payload holds every message of the thread (M11 keeps only the last 100)."""
-        if self.messages is None:
-            return False
-        return self.message_count is None or len(self.messages) >= self.message_count
 
 
 @dataclass
@@ -113,138 +55,6 @@ class SyncCounts:
         self.messages_updated += other.messages_updated
         self.flags_changed += other.flags_changed
         self.conversation_ids.update(other.conversation_ids)
-
-
-# ----------------------------------------------------------------------------------------------
-# Parsing
-# ----------------------------------------------------------------------------------------------
-def parse_timestamp(value: Any, what: str, thread_id: str | None, *, required: bool = True) -> datetime | None:
-    """A thread's date (``orderflow.timestamps``' rule: aware, UTC); a bad one is a ``MalformedThread``."""
-    try:
-        return require_timestamp(value) if required else timestamps.parse_timestamp(value)
-    except timestamps.TimestampError as exc:
-        raise MalformedThread(thread_id, f"{what} {exc.reason}") from None
-
-
-def _sender_type(raw_type: Any, thread_id: str, where: str) -> str:
-    mapped = SENDER_TYPES.get(raw_type) if isinstance(raw_type, str) else None
-    if mapped is None:
-        raise MalformedThread(thread_id, f"{where}: unknown sender type {raw_type!r}")
-    return mapped
-
-
-def _message_from_payload(thread_id: str, index: int, payload: Any) -> MessageRecord:
-    where = f"messages[{index}]"
-    if not isinstance(payload, dict):
-        raise MalformedThread(thread_id, f"{where} is not an object")
-    message_id = payload.get("id")
-    if not isinstance(message_id, str) or not message_id:
-        raise MalformedThread(thread_id, f"{where} has no id")
-    body = payload.get("body")
-    if not isinstance(body, str):
-        raise MalformedThread(thread_id, f"message {message_id} has no text body")
-    sender = payload.get("from")
-    if not isinstance(sender, dict):
-        raise MalformedThread(thread_id, f"message {message_id} has no sender ('from')")
-    sender_type = _sender_type(sender.get("type"), thread_id, f"message {message_id}")
-    sent_at = parse_timestamp(payload.get("date_created"), f"message {message_id} date_created", thread_id)
-    name = sender.get("display_name")
-    return MessageRecord(
-        mirakl_message_id=message_id,
-        sender_type=sender_type,
-        sender_name=name if isinstance(name, str) else None,
-        body=body,
-        sent_at=sent_at,  # type: ignore[arg-type]  # required=True never returns None
-        raw=payload,
-    )
-
-
-def thread_from_payload(payload: Any) -> ThreadRecord:
-    """Validate and flatten one Mirakl thread. Raises ``MalformedThread``."""
-    if not isinstance(payload, dict):
-        raise MalformedThread(None, f"thread is not an object ({type(payload).__name__})")
-    thread_id = payload.get("id")
-    if not isinstance(thread_id, str) or not thread_id:
-        raise MalformedThread(None, "thread has no id")
-
-    order_id = None
-    entities = payload.get("entities") or []
-    if not isinstance(entities, list):
-        raise MalformedThread(thread_id, "entities is not a list")
-    for entity in entities:
-        if isinstance(entity, dict) and entity.get("type") == "MMP_ORDER" and isinstance(entity.get("id"), str):
-            order_id = entity["id"]
-            break
-
-    customer_id = customer_name = None
-    for key in ("current_participants", "authorized_participants"):
-        participants = payload.get(key) or []
-        if not isinstance(participants, list):
-            raise MalformedThread(thread_id, f"{key} is not a list")
-        for participant in participants:
-            if isinstance(participant, dict) and participant.get("type") == "CUSTOMER" and participant.get("id"):
-                customer_id = str(participant["id"])
-                name = participant.get("display_name")
-                customer_name = name if isinstance(name, str) else None
-                break
-        if customer_id:
-            break
-
-    topic_obj = payload.get("topic")
-    topic = None
-    if isinstance(topic_obj, dict) and topic_obj.get("value") is not None:
-        topic = str(topic_obj["value"])
-    elif isinstance(topic_obj, str):
-        topic = topic_obj
-
-    metadata = payload.get("metadata") or {}
-    if not isinstance(metadata, dict):
-        raise MalformedThread(thread_id, "metadata is not an object")
-    reply_needed_since = parse_timestamp(
-        metadata.get("shop_reply_needed_since"), "metadata.shop_reply_needed_since", thread_id, required=False
-    )
-    count = metadata.get("total_count")
-    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
-        raise MalformedThread(thread_id, f"metadata.total_count is not a count: {count!r}")
-
-    messages: tuple[MessageRecord, ...] | None = None
-    raw_messages = payload.get("messages")
-    if raw_messages is not None:
-        if not isinstance(raw_messages, list):
-            raise MalformedThread(thread_id, "messages is not a list")
-        messages = tuple(_message_from_payload(thread_id, i, m) for i, m in enumerate(raw_messages))
-
-    date_updated = parse_timestamp(
-        payload.get("date_updated") or payload.get("date_created"), "date_updated", thread_id
-    )
-    last_message_at = parse_timestamp(
-        metadata.get("last_message_date"), "metadata.last_message_date", thread_id, required=False
-    )
-    last_sender_type = None
-    last_sender = metadata.get("last_sender")
-    if isinstance(last_sender, dict) and last_sender.get("type") is not None:
-        last_sender_type = _sender_type(last_sender.get("type"), thread_id, "metadata.last_sender")
-    if messages:
-        latest = max(messages, key=lambda m: m.sent_at)
-        if last_message_at is None or latest.sent_at > last_message_at:
-            last_message_at = latest.sent_at
-            last_sender_type = latest.sender_type
-
-    raw = {k: v for k, v in payload.items() if k != "messages"}
-    return ThreadRecord(
-        thread_id=thread_id,
-        order_id=order_id,
-        customer_id=customer_id,
-        customer_name=customer_name,
-        topic=topic,
-        date_updated=date_updated,  # type: ignore[arg-type]
-        last_message_at=last_message_at,
-        last_sender_type=last_sender_type,
-        reply_needed_since=reply_needed_since,
-        message_count=count,
-        raw=raw,
-        messages=messages,
-    )
 
 
 # ----------------------------------------------------------------------------------------------
