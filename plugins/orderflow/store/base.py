@@ -163,6 +163,33 @@ class StoreBase:
                     conn.close()  # broken: the pool discards a closed connection
                 raise
 
+    @contextmanager
+    def session_lock(self, try_query: str, release_query: str, params: dict[str, Any]) -> Iterator[bool]:
+        """Hold a session advisory lock (``try_query`` takes it, ``release_query`` gives it back) on
+        a connection of its own for the block; yields False (and holds nothing) when another session
+        holds it.
+
+        A session lock outlives transactions, so the connection is not left idle in one while the
+        block runs (the external calls the lock covers can take a while); and it lives in the
+        database session, so a killed worker's lock vanishes with its connection.
+        """
+        with self.connection() as conn:
+            locked = False
+            try:
+                with conn.cursor() as cur:
+                    self.run(cur, try_query, params)
+                    locked = bool(cur.fetchone()[0])
+                conn.commit()
+                yield locked
+            finally:
+                try:
+                    if locked:
+                        with conn.cursor() as cur:
+                            self.run(cur, release_query, params)
+                    conn.commit()
+                except psycopg2.Error:
+                    conn.close()  # broken (and a closed session holds no lock): the pool discards it
+
     # -- helpers over named queries -------------------------------------------------------
     @staticmethod
     def run(cur: Any, name: str, params: dict[str, Any] | None = None) -> None:

@@ -115,19 +115,5 @@ class MoneyIntentsMixin(StoreBase):
     @contextmanager
     def money_lock(self, intent_id: str) -> Iterator[bool]:
         """A session advisory lock on one intent while its Best Buy calls run (False: someone has it)."""
-        with self.connection() as conn:
-            locked = False
-            try:
-                with conn.cursor() as cur:
-                    self.run(cur, "money_try_lock", {"intent_id": intent_id})
-                    locked = bool(cur.fetchone()[0])
-                conn.commit()
-                yield locked
-            finally:
-                try:
-                    if locked:
-                        with conn.cursor() as cur:
-                            self.run(cur, "money_release_lock", {"intent_id": intent_id})
-                    conn.commit()
-                except psycopg2.Error:
-                    conn.close()
+        with self.session_lock("money_try_lock", "money_release_lock", {"intent_id": intent_id}) as locked:
+            yield locked
