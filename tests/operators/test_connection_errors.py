@@ -16,7 +16,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from orderflow.hooks._http import RateLimiter
 from orderflow.hooks.canadapost import CanadaPostHook
 from orderflow.operators import AcceptOrdersOperator, BuyLabelsOperator, IngestOrdersOperator
-from orderflow.operators.base import ConfigurationError
+from orderflow.operators.errors import ConfigurationError
 from tests.operators._helpers import Env, connect, run
 
 

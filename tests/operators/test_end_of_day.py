@@ -29,8 +29,9 @@ from orderflow.operators import (
     IngestOrdersOperator,
     VoidCanceledLabelsOperator,
 )
-from orderflow.operators.base import OrderflowTransientError, StepResult
 from orderflow.operators.end_of_day import DayCloser
+from orderflow.operators.errors import OrderflowTransientError
+from orderflow.operators.step import StepResult
 from orderflow.settings import Settings
 from sandbox.testing import running_sandbox
 from tests.operators._helpers import Env, connect, make_env, run

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from orderflow.operators import AcceptOrdersOperator, BuyLabelsOperator, IngestOrdersOperator, PushTrackingOperator
-from orderflow.operators.base import OrderflowTransientError
+from orderflow.operators.errors import OrderflowTransientError
 from sandbox.testing import running_sandbox
 from tests.operators._helpers import Env, make_env, run
 

@@ -13,8 +13,8 @@ import pytest
 
 from orderflow.hooks.canadapost import CanadaPostHook
 from orderflow.operators import AcceptOrdersOperator, BuyLabelsOperator, IngestOrdersOperator
-from orderflow.operators.base import OrderflowTransientError
 from orderflow.operators.carrier_cache import StoreSeenShipments
+from orderflow.operators.errors import OrderflowTransientError
 from sandbox.testing import SandboxHandle
 from tests.hooks._cp_fixtures import shipment_request
 from tests.operators._helpers import Env, connect, run

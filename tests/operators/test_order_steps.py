@@ -14,7 +14,7 @@ import requests
 from airflow.sdk.exceptions import AirflowFailException
 
 from orderflow.operators import AcceptOrdersOperator, BuyLabelsOperator, IngestOrdersOperator, PushTrackingOperator
-from orderflow.operators.base import OrderflowTransientError
+from orderflow.operators.errors import OrderflowTransientError
 from orderflow.operators.ingest import WATERMARK
 from orderflow.store import Transition
 from tests.operators._helpers import Env, run

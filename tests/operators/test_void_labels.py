@@ -21,7 +21,7 @@ from orderflow.operators import (
     IngestOrdersOperator,
     VoidCanceledLabelsOperator,
 )
-from orderflow.operators.base import OrderflowTransientError
+from orderflow.operators.errors import OrderflowTransientError
 from sandbox.testing import running_sandbox
 from tests.operators._helpers import Env, connect, make_env, run
 

@@ -25,15 +25,14 @@ accept that did go through is recognised, never re-sent blindly).
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orderflow import lifecycle
-from orderflow.operators.base import (
-    MiraklOrderStepOperator,
-    classify_api_error,
-    connection_failure,
-    error_detail,
-)
+from orderflow.operators.base import MiraklOrderStepOperator
+from orderflow.operators.errors import error_detail, has_code
+
+if TYPE_CHECKING:
+    from orderflow.hooks.mirakl import MiraklHook
 
 ACCEPTED_STATES = lifecycle.MIRAKL_ACCEPTED
 ENDED_STATES = lifecycle.MIRAKL_ENDED
@@ -52,14 +51,12 @@ class AcceptOrdersOperator(MiraklOrderStepOperator):
             self._accept_batch(hook, batch)
 
     # -------------------------------------------------------------------------------------------
-    def _read(self, hook: Any, order_ids: list[str]) -> dict[str, dict[str, Any]] | None:
+    def _read(self, hook: MiraklHook, order_ids: list[str]) -> dict[str, dict[str, Any]] | None:
         """OR11 for these orders; None (and the orders marked transient) when Best Buy cannot say."""
         try:
             return self.refresh_from_mirakl(hook, order_ids)
         except Exception as exc:
-            kind = classify_api_error(exc)
-            if kind == "config":
-                raise connection_failure("acceptance", "Mirakl", self.mirakl_conn_id, exc) from exc
+            kind = self.triage(exc, "Mirakl")
             for oid in order_ids:
                 self.result.record_transient(oid, f"OR11: {exc}")
             self.log.warning("OR11 look-up of %d order(s) failed (%s): %s", len(order_ids), kind, exc)
@@ -77,7 +74,7 @@ class AcceptOrdersOperator(MiraklOrderStepOperator):
             return True
         return False
 
-    def _accept_batch(self, hook: Any, batch: list[str]) -> None:
+    def _accept_batch(self, hook: MiraklHook, batch: list[str]) -> None:
         remote = self._read(hook, batch)
         if remote is None:
             return
@@ -109,10 +106,8 @@ class AcceptOrdersOperator(MiraklOrderStepOperator):
                 sent[order_id] = "sent"
             except Exception as exc:
                 self.result.count_call("OR21")
-                kind = classify_api_error(exc)
-                if kind == "config":
-                    raise connection_failure("acceptance", "Mirakl", self.mirakl_conn_id, exc) from exc
-                if kind == "permanent" and "ORDER_INVALID_STATE" in (getattr(exc, "codes", ()) or ()):
+                kind = self.triage(exc, "Mirakl")
+                if kind == "permanent" and has_code(exc, "ORDER_INVALID_STATE"):
                     # Left WAITING_ACCEPTANCE between our read and OR21 (or our earlier accept went
                     # through): the poll tells which.
                     sent[order_id] = "ORDER_INVALID_STATE"
@@ -124,7 +119,7 @@ class AcceptOrdersOperator(MiraklOrderStepOperator):
         self.for_each(to_accept, accept, key=lambda oid: oid)
         self._poll(hook, sent)
 
-    def _poll(self, hook: Any, sent: dict[str, str]) -> None:
+    def _poll(self, hook: MiraklHook, sent: dict[str, str]) -> None:
         pending = dict(sent)
         attempts = max(1, self.settings.acceptance_poll_attempts)
         last_state: dict[str, str | None] = {}

@@ -1,4 +1,4 @@
-"""What every order step shares: claims, the re-attempt rule, per-order outcomes, the task's verdict.
+"""What every order step adds to the step framework (``operators/step.py``): claims and the re-attempt rule.
 
 An order step (ingest excepted) works like this inside one task:
 
@@ -29,144 +29,31 @@ order untouched.
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException
+
+from orderflow.operators.step import StepOperator
 
 if TYPE_CHECKING:
-    from orderflow.settings import Settings
-    from orderflow.store import OrderStore
-
-log = logging.getLogger(__name__)
+    from orderflow.hooks.mirakl import MiraklHook
 
 # How long a claim outlives the longest a try may run (its execution_timeout): time for the timeout
 # to fire, the running API calls to finish and the ``finally`` to release the claims.
 CLAIM_TTL_MARGIN_SECONDS = 600
 
 
-class OrderflowTransientError(AirflowException):
-    """Some orders hit transient API errors and stayed in their input state: retry the task."""
+class OrderStepOperator(StepOperator):
+    """Base of the order steps: see the module docstring for the claim/re-attempt contract."""
 
-
-class ConfigurationError(AirflowFailException):
-    """A problem no retry and no order can fix (credentials, permissions): stop the step."""
-
-
-class ConnectionUnreachable(AirflowException):
-    """The API's host could not be reached (DNS, refused): stop the step, move no order, retry the task."""
-
-
-def connection_failure(step: str, system: str, conn_id: str, exc: BaseException) -> AirflowException:
-    """The task-level error for an error about a Connection: names the Connection and what to fix.
-
-    No order moves: the caller raises this instead of recording anything for its orders.
-    """
-    hint = getattr(exc, "connection_hint", None) or f"{system} refused our credentials"
-    message = f"{step}: {system} connection {conn_id!r}: {hint} ({exc}); no order was moved"
-    if getattr(exc, "may_have_been_applied", None) is False or type(exc).__name__ == "_NotSent":
-        return ConnectionUnreachable(message + "; the task retries")
-    return ConfigurationError(message + "; fix the Connection, then clear this task")
-
-
-@dataclass
-class StepResult:
-    """Per-order outcomes of one try of a step (thread-safe)."""
-
-    step: str
-    done: dict[str, str] = field(default_factory=dict)  # order -> status recorded
-    waiting: dict[str, str] = field(default_factory=dict)  # order -> why it waits for a later run
-    transient: dict[str, str] = field(default_factory=dict)  # order -> error (stays, task retries)
-    failed: dict[str, dict[str, Any]] = field(default_factory=dict)  # order -> failure detail
-    reattempted: list[str] = field(default_factory=list)
-    calls: dict[str, int] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def record_done(self, order_id: str, status: str) -> None:
-        with self._lock:
-            self.done[order_id] = status
-            self.transient.pop(order_id, None)
-
-    def record_waiting(self, order_id: str, reason: str) -> None:
-        with self._lock:
-            self.waiting[order_id] = reason
-
-    def record_transient(self, order_id: str, error: str) -> None:
-        with self._lock:
-            self.transient[order_id] = error
-
-    def record_failed(self, order_id: str, detail: Mapping[str, Any]) -> None:
-        with self._lock:
-            self.failed[order_id] = dict(detail)
-            self.transient.pop(order_id, None)
-
-    def count_call(self, name: str, n: int = 1) -> None:
-        with self._lock:
-            self.calls[name] = self.calls.get(name, 0) + n
-
-    def summary(self) -> dict[str, Any]:
-        by_status: dict[str, int] = {}
-        for status in self.done.values():
-            by_status[status] = by_status.get(status, 0) + 1
-        return {
-            "step": self.step,
-            "recorded": by_status,
-            "waiting": len(self.waiting),
-            "transient": len(self.transient),
-            "failed": len(self.failed),
-            "reattempted": len(self.reattempted),
-            "calls": dict(self.calls),
-        }
-
-
-def error_detail(exc: BaseException) -> dict[str, Any]:
-    """What a history row keeps of an API error: API, operation, HTTP status, codes, messages."""
-    detail: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc)[:1000]}
-    status = getattr(exc, "status", None)
-    if status is not None:
-        detail["http_status"] = status
-    operation = getattr(exc, "operation", None)
-    if operation:
-        detail["operation"] = operation
-    codes = getattr(exc, "codes", None)
-    if codes:
-        detail["codes"] = list(codes)
-    messages = getattr(exc, "messages", None)
-    if messages:
-        # Canada Post CarrierMessage list: the carrier's own words, for the person who fixes it.
-        detail["carrier_messages"] = [{"code": m.code, "description": m.description} for m in messages]
-    request_id = getattr(exc, "request_id", None)
-    if request_id:
-        detail["request_id"] = request_id
-    return detail
-
-
-class OrderStepOperator(BaseOperator):
-    """Base of the order steps: see the module docstring for the claim/re-attempt/verdict contract."""
-
-    #: claim step name, also in the history detail
-    step: str = ""
     #: status this step fails orders into (None: the step has no failure state of its own)
     failed_status: str | None = None
     ui_color = "#e8f4ff"
 
-    def __init__(
-        self,
-        *,
-        orderflow_conn_id: str = "orderflow_db",
-        mirakl_conn_id: str = "mirakl_default",
-        shard: int = 0,
-        shards: int = 1,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, shard: int = 0, shards: int = 1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.orderflow_conn_id = orderflow_conn_id
-        self.mirakl_conn_id = mirakl_conn_id
         # ``shard`` of ``shards`` (issue 15): the DAG maps a step over range(SHARDS); each mapped
         # instance claims only its shard's orders, so shards never overlap.
         if not 0 <= int(shard) < max(1, int(shards)):
@@ -176,52 +63,35 @@ class OrderStepOperator(BaseOperator):
 
     # -- set up per execution (never at parse time) --------------------------------------------
     def _prepare(self, context: Mapping[str, Any]) -> None:
-        from orderflow.settings import Settings
-        from orderflow.store import ClaimTry, OrderStore
+        from orderflow.store import ClaimTry
 
-        self.settings: Settings = Settings.load()
-        # Worker threads each hold a connection for a call's duration (shipping also holds one
-        # advisory-lock session per thread): size the pool so a thread never finds it exhausted.
-        self.store: OrderStore = OrderStore.from_conn_id(
-            self.orderflow_conn_id, max_connections=2 * max(1, self.settings.max_workers) + 2
-        )
-        ti = context["ti"]
-        self.run_id: str = context["run_id"]
-        self.try_number: int = int(getattr(ti, "try_number", 1) or 1)
-        self.actor: str = f"{self.dag_id}.{self.task_id}"
+        super()._prepare(context)
         # One owner per task instance (a shard is one): its next try takes back exactly its own claims.
         self.claim_owner: str = f"{self.dag_id}/{self.run_id}/{self.task_id}" + (
             f"#{self.shard}" if self.shards > 1 else "")
-        map_index = getattr(ti, "map_index", None)
+        map_index = getattr(self._ti, "map_index", None)
         self.claim_try = ClaimTry(self.dag_id, self.run_id, self.task_id,
                                   -1 if map_index is None else int(map_index), self.try_number)
-        self._ti = ti
-        self.result = StepResult(self.step)
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def begin(self) -> None:
         from orderflow.hooks._http import RateLimiter
 
-        self._prepare(context)
         # Best Buy and Canada Post count calls per API key: every shard on every worker spends the
         # same budgets, so the limiters count in the order database, not in this process.
         RateLimiter.share_budgets(self.store)
-        try:
-            released = self.store.release_owner_claims(self.claim_owner)
-            if released:
-                self.log.info("took back %d claim(s) left by an earlier try of this task instance", released)
-            self.reattempt_failed_orders()
-            self.run_step(context)
-        finally:
-            # Whatever happened, leftovers go back to the pool for the next run (a killed process
-            # never gets here: its claims expire after claim_ttl_seconds(), or the same task
-            # instance's next try takes them back at once).
-            self.store.release_owner_claims(self.claim_owner)
-            RateLimiter.share_budgets(None)
-            self.store.close()
-        return self.conclude()
+        released = self.store.release_owner_claims(self.claim_owner)
+        if released:
+            self.log.info("took back %d claim(s) left by an earlier try of this task instance", released)
+        self.reattempt_failed_orders()
 
-    def run_step(self, context: Any) -> None:
-        raise NotImplementedError
+    def end(self) -> None:
+        from orderflow.hooks._http import RateLimiter
+
+        # Whatever happened, leftovers go back to the pool for the next run (a killed process
+        # never gets here: its claims expire after claim_ttl_seconds(), or the same task
+        # instance's next try takes them back at once).
+        self.store.release_owner_claims(self.claim_owner)
+        RateLimiter.share_budgets(None)
 
     # -- the re-attempt rule ------------------------------------------------------------------
     def reattempt_failed_orders(self) -> None:
@@ -343,101 +213,6 @@ class OrderStepOperator(BaseOperator):
         assert self.failed_status
         self.transition(order_id, self.failed_status, expected_from=expected_from, reason=reason, **detail)
 
-    # -- concurrency ----------------------------------------------------------------------------
-    def for_each(self, items: Iterable[Any], work: Callable[[Any], None], *, key: Callable[[Any], str]) -> None:
-        """Run `work(item)` for each item on at most max_workers threads.
-
-        A configuration error stops the step (raised after the running calls finish); any other
-        unexpected exception leaves that order in its input state as a transient failure, so one
-        odd order never sinks its batch.
-        """
-        items = list(items)
-        if not items:
-            return
-        fatal: list[BaseException] = []
-
-        def guarded(item: Any) -> None:
-            if fatal:
-                return
-            try:
-                work(item)
-            except (ConfigurationError, ConnectionUnreachable) as exc:
-                fatal.append(exc)
-            except Exception as exc:
-                self.log.exception("%s: unexpected error, order left in its input state", key(item))
-                self.result.record_transient(key(item), f"{type(exc).__name__}: {exc}")
-
-        workers = max(1, min(self.settings.max_workers, len(items)))
-        if workers == 1:
-            for item in items:
-                guarded(item)
-        else:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"of-{self.step}") as pool:
-                list(pool.map(guarded, items))
-        if fatal:
-            raise fatal[0]
-
-    # -- verdict --------------------------------------------------------------------------------
-    # What conclude() says about the items of this step; a step working on something other than
-    # orders (void_labels: shipments) overrides these, not conclude().
-    failed_log_prefix = "FAILED"
-    transient_log_template: str | None = "transient failure, order left in its input state: %s: %s"
-
-    def failure_line(self, key: str, detail: dict[str, Any]) -> str:
-        return f"  {key} -> {detail.get('status')}: {detail.get('reason')} {detail.get('codes') or ''}".rstrip()
-
-    def failed_message(self, count: int) -> str:
-        return f"{self.step}: {count} order(s) failed permanently (clear this task to re-attempt them):\n"
-
-    def transient_message(self, count: int) -> str:
-        return f"{self.step}: {count} order(s) hit transient errors and stay in their input state; retrying: "
-
-    def conclude(self) -> dict[str, Any]:
-        r = self.result
-        summary = r.summary()
-        self.log.info("%s summary: %s", self.step, summary)
-        for key, reason in sorted(r.waiting.items()):
-            self.log.info("waiting: %s (%s)", key, reason)
-        if self.transient_log_template is not None:
-            for key, error in sorted(r.transient.items()):
-                self.log.warning(self.transient_log_template, key, error)
-        if r.failed:
-            lines = [self.failure_line(key, d) for key, d in sorted(r.failed.items())]
-            for line in lines:
-                self.log.error("%s%s", self.failed_log_prefix, line)
-            raise AirflowFailException(self.failed_message(len(r.failed)) + "\n".join(lines))
-        if r.transient:
-            raise OrderflowTransientError(
-                self.transient_message(len(r.transient)) + ", ".join(sorted(r.transient)[:20])
-            )
-        return summary
-
-
-def classify_api_error(exc: BaseException) -> str:
-    """'config' (stop the step), 'transient' (order stays, task retries) or 'permanent' (order fails)."""
-    from orderflow.hooks.canadapost_errors import (
-        CanadaPostAuthError,
-        CanadaPostPermanentError,
-        CanadaPostRetryableError,
-    )
-    from orderflow.hooks.mirakl_api import (
-        MiraklAuthenticationError,
-        MiraklPermanentError,
-        MiraklPermissionError,
-        MiraklRetryableError,
-    )
-
-    if getattr(exc, "connection_hint", None) or isinstance(
-        exc, MiraklAuthenticationError | MiraklPermissionError | CanadaPostAuthError
-    ):
-        return "config"
-    if isinstance(exc, MiraklPermanentError | CanadaPostPermanentError):
-        return "permanent"
-    if isinstance(exc, MiraklRetryableError | CanadaPostRetryableError):
-        return "transient"
-    # MiraklResponseError (a 2xx with a broken body), a parser surprise: the next try may do better.
-    return "transient"
-
 
 def chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
@@ -447,7 +222,7 @@ def chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
 class MiraklOrderStepOperator(OrderStepOperator):
     """An order step that reads orders back from Best Buy (OR11 by order_ids, <= 100 ids a call)."""
 
-    def refresh_from_mirakl(self, hook: Any, order_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def refresh_from_mirakl(self, hook: MiraklHook, order_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """OR11 by order_ids; store what came back (state, address) and return it keyed by order id.
 
         API errors propagate (callers classify them); a malformed order is logged and left out.
@@ -471,7 +246,7 @@ class MiraklOrderStepOperator(OrderStepOperator):
             self.store.upsert_orders(usable)
         return {p["order_id"]: p for p in usable}
 
-    def mirakl_hook(self) -> Any:
+    def mirakl_hook(self) -> MiraklHook:
         from orderflow.hooks.mirakl import MiraklHook
 
         hook = MiraklHook(self.mirakl_conn_id)

@@ -36,14 +36,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from orderflow import lifecycle
-from orderflow.operators.base import (
-    ConfigurationError,
-    OrderStepOperator,
-    StepResult,
-    classify_api_error,
-    connection_failure,
-    error_detail,
-)
+from orderflow.operators.base import OrderStepOperator
+from orderflow.operators.errors import PermanentItemError, classify, error_detail
+from orderflow.operators.step import StepResult
 
 GS = lifecycle.GroupStatus
 SH = lifecycle.ShipmentStatus
@@ -67,13 +62,6 @@ def daily_group_request(store: Any, settings: Any, config: Any, request: Any, cr
     cut = CutOff.from_settings(settings)
     day = mailing_date(datetime.now(UTC), cut)
     return replace(request, group_id=store.assign_shipping_group(crid, day, cutoff_at(day, cut)))
-
-
-class GroupRefused(Exception):
-    def __init__(self, reason: str, **detail: Any) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.detail = detail
 
 
 class DayCloser:
@@ -112,12 +100,12 @@ class DayCloser:
             gid = group["group_id"]
             try:
                 self._settle_group(group)
-            except GroupRefused as exc:
+            except PermanentItemError as exc:
                 self.store.mark_group(gid, GS.CLOSED, from_statuses=[GS.TRANSMITTING],
                                       doubt=None, detail={"refused": exc.detail, "by": self.actor})
                 self.result.record_failed(gid, {"reason": exc.reason, "codes": exc.detail.get("codes")})
             except Exception as exc:
-                if classify_api_error(exc) == "config":
+                if classify(exc) == "config":
                     raise
                 self.log.warning("%s: transient error, group left %s: %s", gid, group["status"], exc)
                 self.result.record_transient(gid, f"{type(exc).__name__}: {exc}")
@@ -179,11 +167,11 @@ class DayCloser:
             self.result.count_call("CP_transmit")
         except Exception as exc:
             self.result.count_call("CP_transmit")
-            kind = classify_api_error(exc)
+            kind = classify(exc)
             if kind == "config":
                 raise
             if kind == "permanent" and getattr(exc, "status", None) in (400, 404, 409, 422):
-                raise GroupRefused("Canada Post refused the transmit", **error_detail(exc)) from exc
+                raise PermanentItemError("Canada Post refused the transmit", **error_detail(exc)) from exc
             # Timeout, dropped answer, 5xx, a malformed body: it may have been transmitted.
             self.store.mark_group(gid, GS.TRANSMITTING, from_statuses=[GS.TRANSMITTING],
                                   doubt={"at": self.now().isoformat(), **error_detail(exc)})
@@ -283,7 +271,7 @@ class DayCloser:
             try:
                 self._store_manifest(manifest)
             except Exception as exc:
-                if classify_api_error(exc) == "config":
+                if classify(exc) == "config":
                     raise
                 key = f"manifest {manifest['manifest_id']}"
                 self.log.warning("%s: PDF not stored yet: %s", key, exc)
@@ -296,7 +284,7 @@ class DayCloser:
         key = f"manifest {manifest['manifest_id']}"
         link = (manifest.get("links") or {}).get("artifact")
         if not link:
-            raise GroupRefused("the manifest has no artifact link")
+            raise PermanentItemError("the manifest has no artifact link")
         last: ManifestValidationError | None = None
         for _ in range(2):  # a cut download validates badly once; a second bad one is the PDF itself
             data, _ctype = self.hook.get_label(link, MT_PDF)
@@ -338,10 +326,7 @@ class CloseDayOperator(OrderStepOperator):
         from orderflow.mailing_day import CutOff, last_closed_day
 
         hook = CanadaPostHook(self.canadapost_conn_id)
-        try:
-            config = hook.config
-        except ValueError as exc:
-            raise ConfigurationError(f"end_of_day: the Canada Post connection is incomplete: {exc}") from exc
+        config = self.connect("Canada Post", lambda: hook.config)
         if not config.shipper.contract or config.group_strategy != "daily":
             self.log.info("no daily groups (contract %s, group_id %r): nothing to transmit",
                           config.shipper.contract, config.group_strategy)
@@ -355,8 +340,7 @@ class CloseDayOperator(OrderStepOperator):
         try:
             closer.close(through)
         except Exception as exc:
-            if classify_api_error(exc) == "config":
-                raise connection_failure("end_of_day", "Canada Post", self.canadapost_conn_id, exc) from exc
+            self.triage(exc, "Canada Post")
             raise
 
     failed_log_prefix = "NOT CLOSED"

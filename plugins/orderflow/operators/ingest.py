@@ -31,11 +31,9 @@ from airflow.sdk.exceptions import AirflowFailException
 from orderflow import lifecycle
 from orderflow.operators.base import (
     MiraklOrderStepOperator,
-    OrderflowTransientError,
     chunks,
-    classify_api_error,
-    connection_failure,
 )
+from orderflow.operators.errors import OrderflowTransientError
 from orderflow.timestamps import parse_timestamp
 
 WATERMARK = "mirakl_orders_or11"
@@ -62,10 +60,7 @@ class IngestOrdersOperator(MiraklOrderStepOperator):
         try:
             payloads = hook.list_orders(updated_since=since)
         except Exception as exc:
-            kind = classify_api_error(exc)
-            if kind == "config":
-                raise connection_failure("ingest", "Mirakl", self.mirakl_conn_id, exc) from exc
-            if kind == "permanent":
+            if self.triage(exc, "Mirakl") == "permanent":
                 raise AirflowFailException(f"ingest: OR11 refused the sweep: {exc}") from exc
             raise OrderflowTransientError(f"ingest: OR11 sweep failed, nothing ingested: {exc}") from exc
         self.result.count_call("OR11_sweep")

@@ -44,32 +44,21 @@ is *waiting*, not transient: no task retry is asked for, the next try or run loo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orderflow import lifecycle
-from orderflow.operators.base import (
-    ConfigurationError,
-    MiraklOrderStepOperator,
-    classify_api_error,
-    connection_failure,
-    error_detail,
-)
+from orderflow.operators.base import MiraklOrderStepOperator
 from orderflow.operators.create_recheck import CreateGate
 from orderflow.operators.end_of_day import daily_group_request
+from orderflow.operators.errors import PermanentItemError, error_detail
+
+if TYPE_CHECKING:
+    from orderflow.hooks.mirakl import MiraklHook
 
 (INPUT,) = lifecycle.SHIPPING_INPUT
 WAITING_STATES = lifecycle.MIRAKL_BEFORE_LABEL
 SHIPPED_STATES = lifecycle.MIRAKL_SHIPPED
 LIVE_SHIPMENT = lifecycle.LIVE
-
-
-class _PermanentOrderError(Exception):
-    """Internal: this order goes to label_failed with `detail`."""
-
-    def __init__(self, reason: str, **detail: Any) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.detail = detail
 
 
 class BuyLabelsOperator(MiraklOrderStepOperator):
@@ -89,21 +78,16 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
         mirakl = self.mirakl_hook()
         # Non-contract look-ups keep what they read in our database and never read it again.
         self.canadapost = CanadaPostHook(self.canadapost_conn_id, nc_seen=StoreSeenShipments(self.store))
-        try:
-            self.canadapost.get_conn()  # reads the connection once, before threads share the hook
-        except ValueError as exc:  # the hook's message for a connection missing required extras
-            raise ConfigurationError(f"shipping: the Canada Post connection is incomplete: {exc}") from exc
+        self.connect("Canada Post", self.canadapost.get_conn)
         for batch in self.claimed_batches(INPUT):
             self._ship_batch(mirakl, batch)
 
     # -------------------------------------------------------------------------------------------
-    def _ship_batch(self, mirakl: Any, batch: list[str]) -> None:
+    def _ship_batch(self, mirakl: MiraklHook, batch: list[str]) -> None:
         try:
             remote = self.refresh_from_mirakl(mirakl, batch)
         except Exception as exc:
-            kind = classify_api_error(exc)
-            if kind == "config":
-                raise connection_failure("shipping", "Mirakl", self.mirakl_conn_id, exc) from exc
+            self.triage(exc, "Mirakl")
             for oid in batch:
                 self.result.record_transient(oid, f"OR11: {exc}")
             return
@@ -148,7 +132,7 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
         def ship(order_id: str) -> None:
             try:
                 self._ship_order(orders[order_id], remote[order_id], shipments.get(order_id, []), products)
-            except _PermanentOrderError as exc:
+            except PermanentItemError as exc:
                 self.fail(order_id, expected_from=INPUT, reason=exc.reason, **exc.detail)
 
         self.for_each(to_ship, ship, key=lambda oid: oid)
@@ -225,7 +209,7 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
     def _request(
         self, order: dict[str, Any], payload: dict[str, Any], products: dict[str, dict[str, Any]], crid: str
     ) -> tuple[Any, Any]:
-        """(ShipmentRequest, ParcelPlan) for the order, or _PermanentOrderError."""
+        """(ShipmentRequest, ParcelPlan) for the order, or PermanentItemError."""
         from orderflow.hooks.canadapost_model import Address, Parcel, References, ShipmentRequest
         from orderflow.shipping_rules import (
             ShippingRuleError,
@@ -258,9 +242,9 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
                 references=References(customer_ref_1=order_id_ref(order["order_id"])),
             )
         except ShippingRuleError as exc:
-            raise _PermanentOrderError(str(exc), rule=exc.reason) from exc
+            raise PermanentItemError(str(exc), rule=exc.reason) from exc
         except ValueError as exc:
-            raise _PermanentOrderError(f"cannot build the shipment request: {exc}") from exc
+            raise PermanentItemError(f"cannot build the shipment request: {exc}") from exc
         return request, plan
 
     def _obtain_shipment(
@@ -295,16 +279,13 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
                 prepare=lambda r: daily_group_request(self.store, self.settings, cp.config, r, crid),
             )
         except Exception as exc:
-            kind = classify_api_error(exc)
-            if kind == "config":
-                raise connection_failure("shipping", "Canada Post", self.canadapost_conn_id, exc) from exc
-            if kind == "permanent":
+            if self.triage(exc, "Canada Post") == "permanent":
                 detail = error_detail(exc)
                 if gate.posted and getattr(exc, "status", None) == 400:
                     # The create itself was refused: Canada Post holds nothing for this id. (A refused
                     # look-up proves nothing: the intent stays, and the re-attempt looks up again.)
                     self.store.mark_shipment_failed(crid, error=detail)
-                raise _PermanentOrderError("Canada Post refused the shipment", customer_request_id=crid,
+                raise PermanentItemError("Canada Post refused the shipment", customer_request_id=crid,
                                            **detail) from exc
             self.result.record_transient(order_id, f"create-shipment {crid}: {exc}")
             return None, "created"
@@ -314,7 +295,7 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
             return None, outcome
         if not info.tracking_pin or not info.label_link:
             # Money may be spent: keep the intent; a person looks at what Canada Post answered.
-            raise _PermanentOrderError(
+            raise PermanentItemError(
                 "Canada Post answered without a tracking PIN or label link",
                 customer_request_id=crid, shipment_id=info.shipment_id,
             )
@@ -333,7 +314,7 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
         link = (row.get("links") or {}).get("label")
         pin = row["tracking_pin"]
         if not link:
-            raise _PermanentOrderError("the shipment has no label link", customer_request_id=crid,
+            raise PermanentItemError("the shipment has no label link", customer_request_id=crid,
                                        shipment_id=row["shipment_id"])
         page_size = (4.0, 6.0) if self.canadapost.config.shipper.output_format == "4x6" else None
         last_invalid: LabelValidationError | None = None
@@ -342,11 +323,8 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
                 data, content_type = self.canadapost.get_label(link)
                 self.result.count_call("CP_label")
             except Exception as exc:
-                kind = classify_api_error(exc)
-                if kind == "config":
-                    raise connection_failure("shipping", "Canada Post", self.canadapost_conn_id, exc) from exc
-                if kind == "permanent":
-                    raise _PermanentOrderError(
+                if self.triage(exc, "Canada Post") == "permanent":
+                    raise PermanentItemError(
                         "label download refused (shipment bought: reprint or void it)",
                         customer_request_id=crid, shipment_id=row["shipment_id"], **error_detail(exc),
                     ) from exc
@@ -370,7 +348,7 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
                 label_content_type=content_type or "application/pdf",
             )
         assert last_invalid is not None
-        raise _PermanentOrderError(
+        raise PermanentItemError(
             "label failed validation twice (shipment bought: reprint or void it)",
             customer_request_id=crid, shipment_id=row["shipment_id"], label_check=last_invalid.reason,
             message=str(last_invalid),

@@ -20,15 +20,14 @@ earlier confirmation went through). Refusals give ``tracking_failed`` with Best 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orderflow import lifecycle
-from orderflow.operators.base import (
-    MiraklOrderStepOperator,
-    classify_api_error,
-    connection_failure,
-    error_detail,
-)
+from orderflow.operators.base import MiraklOrderStepOperator
+from orderflow.operators.errors import error_detail, has_code
+
+if TYPE_CHECKING:
+    from orderflow.hooks.mirakl import MiraklHook
 
 SHIPPED_STATES = lifecycle.MIRAKL_SHIPPED
 
@@ -49,14 +48,13 @@ class PushTrackingOperator(MiraklOrderStepOperator):
                                           require_packed=lifecycle.tracking_needs_packed_parcel(flags)):
             self._track_batch(hook, batch)
 
-    def _track_batch(self, hook: Any, batch: list[str]) -> None:
+    def _track_batch(self, hook: MiraklHook, batch: list[str]) -> None:
         from orderflow.label_store import label_matches
 
         try:
             remote = self.refresh_from_mirakl(hook, batch)
         except Exception as exc:
-            if classify_api_error(exc) == "config":
-                raise connection_failure("tracking", "Mirakl", self.mirakl_conn_id, exc) from exc
+            self.triage(exc, "Mirakl")
             for oid in batch:
                 self.result.record_transient(oid, f"OR11: {exc}")
             return
@@ -101,7 +99,7 @@ class PushTrackingOperator(MiraklOrderStepOperator):
 
         self.for_each(work, push, key=lambda item: item[0])
 
-    def _push(self, hook: Any, order_id: str, payload: dict[str, Any], shipment: dict[str, Any]) -> None:
+    def _push(self, hook: MiraklHook, order_id: str, payload: dict[str, Any], shipment: dict[str, Any]) -> None:
         carrier = self.settings.carrier_code
         pin = shipment["tracking_pin"]
         inp = self.input_status
@@ -114,10 +112,8 @@ class PushTrackingOperator(MiraklOrderStepOperator):
             self.result.count_call("OR24")
             hook.mark_shipped(order_id)
         except Exception as exc:
-            kind = classify_api_error(exc)
-            if kind == "config":
-                raise connection_failure("tracking", "Mirakl", self.mirakl_conn_id, exc) from exc
-            if kind == "permanent" and "ORDER_INVALID_STATE" in (getattr(exc, "codes", ()) or ()):
+            kind = self.triage(exc, "Mirakl")
+            if kind == "permanent" and has_code(exc, "ORDER_INVALID_STATE"):
                 self._settle_invalid_state(hook, order_id, pin, or23, exc)
                 return
             if kind == "permanent":
@@ -130,7 +126,7 @@ class PushTrackingOperator(MiraklOrderStepOperator):
                         tracking_pin=pin, carrier_code=carrier, or23=or23, or24="sent",
                         customer_request_id=shipment["customer_request_id"])
 
-    def _settle_invalid_state(self, hook: Any, order_id: str, pin: str, or23: str, exc: BaseException) -> None:
+    def _settle_invalid_state(self, hook: MiraklHook, order_id: str, pin: str, or23: str, exc: BaseException) -> None:
         """OR23/OR24 said the order is not SHIPPING: read it again and record what it is."""
         inp = self.input_status
         try:

@@ -36,24 +36,10 @@ from __future__ import annotations
 from typing import Any
 
 from orderflow import lifecycle
-from orderflow.operators.base import (
-    ConfigurationError,
-    OrderStepOperator,
-    classify_api_error,
-    connection_failure,
-    error_detail,
-)
+from orderflow.operators.base import OrderStepOperator
+from orderflow.operators.errors import PermanentItemError, error_detail
 
 SH = lifecycle.ShipmentStatus
-
-
-class _PermanentShipmentError(Exception):
-    """Internal: this shipment cannot be settled by a retry; a person looks at `detail`."""
-
-    def __init__(self, reason: str, **detail: Any) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.detail = detail
 
 
 class VoidCanceledLabelsOperator(OrderStepOperator):
@@ -83,10 +69,7 @@ class VoidCanceledLabelsOperator(OrderStepOperator):
                 return
             if not connected:
                 # Only when there is work: a run without cancellations reads no connection, calls nothing.
-                try:
-                    self.canadapost.get_conn()  # once, before threads share the hook
-                except ValueError as exc:
-                    raise ConfigurationError(f"void_labels: the Canada Post connection is incomplete: {exc}") from exc
+                self.connect("Canada Post", self.canadapost.get_conn)  # once, before threads share the hook
                 connected = True
             self.log.info("%d live shipment(s) of canceled orders to void or refund", len(rows))
             after_id = rows[-1]["id"]
@@ -114,13 +97,10 @@ class VoidCanceledLabelsOperator(OrderStepOperator):
                     if current is None:
                         return
                 self._void_or_refund(current)
-            except _PermanentShipmentError as exc:
+            except PermanentItemError as exc:
                 self._fail(current, exc.reason, exc.detail)
             except Exception as exc:
-                kind = classify_api_error(exc)
-                if kind == "config":
-                    raise connection_failure("void_labels", "Canada Post", self.canadapost_conn_id, exc) from exc
-                if kind == "permanent":
+                if self.triage(exc, "Canada Post") == "permanent":
                     self._fail(current, "Canada Post refused the void or refund", error_detail(exc))
                     return
                 self.log.warning("%s: transient error, shipment left live: %s", crid, exc)
@@ -220,7 +200,7 @@ class VoidCanceledLabelsOperator(OrderStepOperator):
         if (info.status or "").strip().lower() in VOIDED_STATUSES:
             self._record_voided(row, how=f"already voided: the look-up shows status {info.status}")
             return
-        raise _PermanentShipmentError(
+        raise PermanentItemError(
             "the void answered 404 but Canada Post still shows the shipment active",
             shipment_status=info.status, **error_detail(void_error),
         )
@@ -228,7 +208,7 @@ class VoidCanceledLabelsOperator(OrderStepOperator):
     def _request_refund(self, row: dict[str, Any], target: str, void_error: Exception) -> None:
         crid = row["customer_request_id"]
         if not self.canadapost.config.refund_email:
-            raise _PermanentShipmentError(
+            raise PermanentItemError(
                 "Canada Post only refunds this label and the canadapost connection has no refund_email "
                 "extra (where refund tickets go): set it, then clear this task",
                 **error_detail(void_error),

@@ -78,8 +78,8 @@ def page(request: Request, user: Reader, store: Store, msg: str | None = Query(N
 @router.post("/close", name="close_day_run")
 def close_now(request: Request, user: Writer, store: Store) -> Response:
     from orderflow.hooks.canadapost import CanadaPostHook
-    from orderflow.operators.base import StepResult
     from orderflow.operators.end_of_day import DayCloser
+    from orderflow.operators.step import StepResult
 
     s = settings()
     cut = CutOff.from_settings(s)
