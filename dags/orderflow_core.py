@@ -14,7 +14,8 @@ from orderflow.operators import (
     RunVerdictOperator,
     VoidCanceledLabelsOperator,
 )
-from orderflow.operators.messaging import AutoReplyOperator, SyncMessagesOperator
+from orderflow.operators.auto_reply import AutoReplyOperator
+from orderflow.operators.inbox_sync import SyncMessagesOperator
 from orderflow.operators.returns import SettleMoneyOperator, SyncReturnsOperator
 from orderflow.settings import Settings
 

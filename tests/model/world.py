@@ -30,7 +30,8 @@ from orderflow.operators import (
     PushTrackingOperator,
     VoidCanceledLabelsOperator,
 )
-from orderflow.operators.messaging import AutoReplyOperator, SyncMessagesOperator
+from orderflow.operators.auto_reply import AutoReplyOperator
+from orderflow.operators.inbox_sync import SyncMessagesOperator
 from orderflow.store import OrderStore
 from sandbox.testing import SandboxHandle
 from tests.liveness import NEVER_PRODUCED

@@ -16,7 +16,8 @@ import psycopg2.extras
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from orderflow.operators.messaging import AutoReplyOperator, SyncMessagesOperator
+from orderflow.operators.auto_reply import AutoReplyOperator
+from orderflow.operators.inbox_sync import SyncMessagesOperator
 from orderflow.store import OrderStore
 from orderflow.store.messaging import AutoReplyClaim
 from sandbox.testing import SandboxHandle, running_sandbox
@@ -415,3 +416,45 @@ def test_overlapping_auto_reply_runs_send_each_reply_once(sb: SandboxHandle) -> 
     assert errors == []
     assert sorted(m12_threads(sb)) == sorted(t for t, _ in made)
     assert q(sb, "SELECT count(*) AS n FROM messages WHERE is_auto_reply")[0]["n"] == len(made)
+
+
+# ------------------------------------------------------------------------------------------------
+# errors about the Connection: the task fails naming it; no thread or message is recorded failed
+# ------------------------------------------------------------------------------------------------
+def _wrong_api_key(sb: SandboxHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    conn = json.loads(sb.airflow_conn_uris()["mirakl_default"])
+    conn["password"] = "wrong-" + conn["password"]
+    monkeypatch.setenv("AIRFLOW_CONN_MIRAKL_DEFAULT", json.dumps(conn))
+
+
+def test_refused_credentials_fail_the_sync_and_store_nothing(sb: SandboxHandle, monkeypatch) -> None:
+    from orderflow.operators.errors import ConfigurationError
+
+    new_messages(sb, ["delivery", "return"])
+    _wrong_api_key(sb, monkeypatch)
+    with pytest.raises(ConfigurationError, match="mirakl_default"):
+        sync()
+    assert q(sb, "SELECT count(*) AS n FROM conversations")[0]["n"] == 0
+    assert q(sb, "SELECT count(*) AS n FROM sync_watermarks")[0]["n"] == 0
+
+
+def test_refused_credentials_fail_the_auto_reply_task_not_the_messages(sb: SandboxHandle, monkeypatch) -> None:
+    from orderflow.operators.errors import ConfigurationError
+
+    made = new_messages(sb, ["delivery", "return"])
+    sync()
+    _wrong_api_key(sb, monkeypatch)
+    with pytest.raises(ConfigurationError, match="mirakl_default"):
+        auto_reply(max_workers=1)
+    assert m12_threads(sb) == []
+    # M12 applied nothing: the rows stay intents, never failed, with no attempt counted.
+    assert {(r["status"], r["attempts"]) for r in q(sb, "SELECT status, attempts FROM auto_replies")} == {
+        ("intent", 0)}
+
+    # The Connection is fixed; a scheduled run (another run id) sends each reply once.
+    monkeypatch.setenv("AIRFLOW_CONN_MIRAKL_DEFAULT", sb.airflow_conn_uris()["mirakl_default"])
+    report = auto_reply(run_id="scheduled__2")
+    assert report["sent"] == len(made)
+    assert sorted(m12_threads(sb)) == sorted(t for t, _ in made)

@@ -189,13 +189,15 @@ class StepOperator(BaseOperator):
 
         A connection error stops the step (raised after the running calls finish). Any other
         unexpected exception leaves that item where it was as a transient failure, so one odd item
-        never sinks its batch; with ``contain_unexpected=False`` it propagates instead (a step whose
-        items' state is unknown after a surprise, e.g. a reply sent but not recorded).
+        never sinks its batch; with ``contain_unexpected=False`` the other items are still worked and
+        the first such exception is raised at the end (a step whose items' state is unknown after a
+        surprise, e.g. a reply sent but not recorded).
         """
         items = list(items)
         if not items:
             return
         fatal: list[BaseException] = []
+        surprises: list[BaseException] = []
 
         def guarded(item: Item) -> None:
             if fatal:
@@ -206,7 +208,8 @@ class StepOperator(BaseOperator):
                 fatal.append(exc)
             except Exception as exc:
                 if not contain_unexpected:
-                    raise
+                    surprises.append(exc)
+                    return
                 self.log.exception("%s: unexpected error, left where it was", key(item))
                 self.result.record_transient(key(item), f"{type(exc).__name__}: {exc}")
 
@@ -219,6 +222,8 @@ class StepOperator(BaseOperator):
                 list(pool.map(guarded, items))
         if fatal:
             raise fatal[0]
+        if surprises:
+            raise surprises[0]
 
     # -- verdict --------------------------------------------------------------------------------
     # What conclude() says about the items of this step; a step working on something other than
