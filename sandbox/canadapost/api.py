@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from lxml import etree
 
@@ -34,8 +34,17 @@ from sandbox.canadapost.wire import (
 )
 from sandbox.core import Request, Response
 
-if TYPE_CHECKING:
-    from sandbox.canadapost.service import CanadaPostService
+
+class ServiceOptions(Protocol):
+    """What the operations read from the service: its state and the options ``/__admin/configure``
+    changes at run time (read at each call, never copied). ``CanadaPostService`` provides them; the
+    operations do not know the service, so the routes that call them do not import it either."""
+
+    store: Store
+    contract_id: str | None
+    require_dimensions: bool
+    artifact_not_ready_first: bool
+    artifact_retry_min_s: float
 
 
 class Codec(Protocol):
@@ -105,7 +114,7 @@ def _error_media_type(op: str) -> str:
 
 
 class Operations:
-    def __init__(self, service: CanadaPostService) -> None:
+    def __init__(self, service: ServiceOptions) -> None:
         self.service = service
 
     @property
