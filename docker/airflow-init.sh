@@ -29,8 +29,10 @@ echo "== FAB roles for the staff pages (Packer, Agent)"
 python -m orderflow.setup roles
 
 if [[ "${ORDERFLOW_SEED_CATALOG:-false}" == "true" ]]; then
+    # Written by the sandbox service (sandbox profile; this service waits for it): the production image
+    # has no sandbox/ to import, so the catalog arrives as a file.
     echo "== Demo catalog (sandbox products)"
-    python -m orderflow.setup seed-catalog
+    python -m orderflow.setup seed-catalog --file /opt/airflow/sandbox-state/demo-catalog.json
 fi
 
 echo "== Connections come from the environment: AIRFLOW_CONN_ORDERFLOW_DB, AIRFLOW_CONN_MIRAKL_DEFAULT, AIRFLOW_CONN_CANADAPOST_DEFAULT"

@@ -2,6 +2,10 @@
 
 Run ``python -m sandbox serve --help`` for every option. Stops cleanly on Ctrl-C / SIGTERM (state
 saved when ``--state`` is given).
+
+``python -m sandbox seed-catalog``: load the demo catalog (:mod:`sandbox.catalog`) into orderflow's
+products. The sandbox imports nothing from orderflow: it writes the catalog file and runs orderflow's
+own ``python -m orderflow.setup seed-catalog --file`` on it (``make run`` calls this).
 """
 
 from __future__ import annotations
@@ -9,10 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import subprocess
 import sys
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
+from sandbox.catalog import write_catalog
 from sandbox.core import FaultConfig, FaultSpec, SandboxServer, StatePersister
 from sandbox.mirakl import DEFAULT_LIMITS, MiraklService
 from sandbox.testing import (
@@ -153,8 +161,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="per-minute limit for a Canada Post group")
     faults.add_argument("--canadapost-option", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                         help="extra keyword argument for the Canada Post service (JSON values)")
+    data.add_argument("--catalog-file", metavar="FILE", default=None,
+                      help="write the demo catalog here at start (compose: airflow-init loads it)")
     serve.add_argument("--no-canadapost", action="store_true", help="run the Mirakl sandbox only")
     serve.add_argument("--verbose", action="store_true", help="log every request to stderr")
+
+    seed = sub.add_parser(
+        "seed-catalog",
+        help="load the demo catalog into orderflow's products (python -m orderflow.setup seed-catalog --file)",
+        description="Write the demo catalog to a file and load it with orderflow's own seed-catalog command "
+        "(AIRFLOW_CONN_ORDERFLOW_DB says where).",
+    )
+    seed.add_argument("--file", metavar="FILE", default=None,
+                      help="where to write the catalog (kept); default: a temporary file")
     return parser
 
 
@@ -162,7 +181,17 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
     pass
 
 
+def seed_catalog(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="sandbox-catalog-") as scratch:
+        path = write_catalog(args.file or Path(scratch) / "catalog.json")
+        # A fixed command of this interpreter on a file we just wrote: no untrusted input.
+        command = [sys.executable, "-m", "orderflow.setup", "seed-catalog", "--file", str(path)]
+        return subprocess.run(command, check=False).returncode  # noqa: S603
+
+
 def serve(args: argparse.Namespace) -> int:
+    if args.catalog_file:
+        write_catalog(args.catalog_file)
     mirakl = MiraklService(
         args.mirakl_api_key,
         seed=args.seed,
@@ -258,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "seed-catalog":
+        return seed_catalog(args)
     return 2
 
 

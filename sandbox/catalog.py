@@ -1,8 +1,9 @@
 """The demo seller's electronics catalog.
 
-Plain data on purpose: the sandbox's order generator draws SKUs from it, and orderflow's DB seed
-loads ``products`` / ``product_components`` from :data:`PRODUCTS` (keys match those tables'
-columns: ``sku, name, weight_kg, length_cm, width_cm, height_cm`` and per component
+Plain data on purpose: the sandbox's order generator draws SKUs from it, and the demo's DB seed
+(``python -m sandbox seed-catalog``) writes :data:`PRODUCTS` to a catalog file (:func:`write_catalog`)
+that orderflow's ``seed-catalog --file`` loads into ``products`` / ``product_components`` (keys match
+those tables' columns: ``sku, name, weight_kg, length_cm, width_cm, height_cm`` and per component
 ``barcode, name, quantity``). A product's components are what a packer scans: a bundle is
 several boxes (laptop + charger + mouse), a multi-pack is one barcode with a quantity > 1.
 
@@ -12,6 +13,10 @@ packer's scanner and any check-digit validation accept them.
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 
@@ -163,3 +168,22 @@ PRODUCTS_BY_SKU: dict[str, dict[str, Any]] = {product["sku"]: product for produc
 
 # Every distinct scannable code with its description (a packing station's lookup table).
 BARCODES: dict[str, str] = dict(_BARCODES.values())
+
+
+def write_catalog(path: str | os.PathLike[str]) -> Path:
+    """Write :data:`PRODUCTS` as the JSON catalog file ``orderflow seed-catalog --file`` reads.
+
+    Written to a temporary file beside it and renamed, so a reader (compose's airflow-init) never
+    sees half a catalog."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(PRODUCTS, fh, ensure_ascii=False, indent=1)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the catalog is no secret and others read it
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

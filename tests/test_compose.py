@@ -229,10 +229,66 @@ def test_images_are_pinned_and_the_dockerfile_installs_the_lock(resolved):
         image = service["image"]
         assert ":" in image and not image.endswith(":latest"), f"{name}: {image} is not pinned"
     dockerfile = (REPO / "Dockerfile").read_text()
-    assert re.search(r"^FROM apache/airflow:3\.3\.2-python3\.11$", dockerfile, re.M)
+    assert re.search(r"^FROM apache/airflow:3\.3\.2-python3\.11 AS base$", dockerfile, re.M)
     assert re.search(r"pip install --no-cache-dir -r \S*requirements\.txt", dockerfile)
     assert "apache-airflow==3.3.2" in (REPO / "requirements.txt").read_text()
     assert "_PIP_ADDITIONAL_REQUIREMENTS" not in COMPOSE_FILE.read_text()
+
+
+def dockerfile_stages() -> dict[str, list[str]]:
+    """The Dockerfile's stages by name: each stage's instructions, its FROM first."""
+    stages: dict[str, list[str]] = {}
+    current: list[str] = []
+    for raw in (REPO / "Dockerfile").read_text().replace("\\\n", " ").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.upper().startswith("FROM "):
+            name = line.split()[-1] if " AS " in line.upper() else str(len(stages))
+            current = stages.setdefault(name, [])
+        current.append(line)
+    return stages
+
+
+def stage_chain(stages: dict[str, list[str]], name: str) -> list[str]:
+    """Every instruction that makes the stage ``name``, its parents' first."""
+    parent = stages[name][0].split()[1]
+    return [*(stage_chain(stages, parent) if parent in stages else []), *stages[name]]
+
+
+def test_the_production_image_does_not_ship_the_sandbox(resolved):
+    stages = dockerfile_stages()
+    assert list(stages)[-1] == "orderflow", "a plain `docker build .` must give the production image"
+    production = stage_chain(stages, "orderflow")
+    assert not [line for line in production if line.startswith("COPY") and "sandbox/" in line], production
+    assert [line for line in stage_chain(stages, "sandbox") if line.startswith("COPY") and "sandbox/" in line]
+    for name, service in resolved["services"].items():
+        if "build" not in service:
+            continue
+        target = service["build"].get("target")
+        assert target == ("sandbox" if name == "sandbox" else "orderflow"), (name, target)
+        if name != "sandbox":
+            sources = {Path(m["source"]) for m in service.get("volumes", []) if m["type"] == "bind"}
+            assert REPO / "sandbox" not in sources, f"{name} mounts the sandbox"
+    assert resolved["services"]["sandbox"]["image"] != resolved["services"]["airflow-worker"]["image"]
+
+
+def test_the_sandbox_writes_the_demo_catalog_that_airflow_init_loads(resolved):
+    """The demo catalog lives with the sandbox: its service writes the file before its ports open
+    (airflow-init waits for it to be healthy), and airflow-init loads it with orderflow's --file."""
+    sandbox = resolved["services"]["sandbox"]
+    written = next(arg.partition("=")[2] for arg in sandbox["command"] if arg.startswith("--catalog-file="))
+    init = resolved["services"]["airflow-init"]
+    assert init["depends_on"]["sandbox"]["condition"] == "service_healthy"
+    mounts = {m["target"]: m["source"] for m in init["volumes"] if m["type"] == "volume"}
+    state = {m["target"]: m["source"] for m in sandbox["volumes"] if m["type"] == "volume"}
+    folder = str(Path(written).parent)
+    assert mounts[folder] == state[folder]  # the same named volume
+    script = (REPO / "docker/airflow-init.sh").read_text()
+    assert f"python -m orderflow.setup seed-catalog --file {written}" in script
+    # airflow-init keeps every mount the other Airflow services have (it restates the list).
+    worker = {(m["source"], m["target"]) for m in resolved["services"]["airflow-worker"]["volumes"]}
+    assert worker <= {(m["source"], m["target"]) for m in init["volumes"]}
 
 
 def test_init_script_runs_our_set_up_commands():

@@ -244,7 +244,7 @@ def main() -> int:
     elif EXECUTOR not in ("local", "localexecutor"):
         raise SystemExit(f"[orderflow] ORDERFLOW_EXECUTOR must be local or celery, not {EXECUTOR!r}")
     if USE_SANDBOX:
-        run_step([py, "-m", "orderflow.setup", "seed-catalog"], env, "loading the demo catalog into products")
+        run_step([py, "-m", "sandbox", "seed-catalog"], env, "loading the demo catalog into products")
         children.append(("sandbox", start("sandbox", sandbox_command(py), env)))
     for component in ("api-server", "scheduler", "dag-processor", "triggerer"):
         args = [airflow, component]

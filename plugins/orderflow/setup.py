@@ -4,8 +4,9 @@
     python -m orderflow.setup seed-catalog [--file catalog.json]
     python -m orderflow.setup user --username packer1 --role Packer --password ...
 
-Without ``--file``, ``seed-catalog`` loads the sandbox's demo catalog, which exists only in a checkout
-of the repository (the ``sandbox`` package is not part of the ``orderflow`` distribution).
+``seed-catalog`` loads the catalog file it is given. Production never imports the sandbox: the demo
+catalog is loaded by the sandbox itself (``python -m sandbox seed-catalog`` writes it to a file and runs
+this command with ``--file``; compose's sandbox service writes the file that airflow-init loads).
 
 All are idempotent: the run command and compose's init call them on every start.
 
@@ -28,7 +29,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orderflow.views.resources import (
     CUSTOMER_SERVICE,
@@ -39,6 +40,9 @@ from orderflow.views.resources import (
     RETURNS,
     SELLER_CANCELATION,
 )
+
+if TYPE_CHECKING:
+    from orderflow.store import OrderStore
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +175,7 @@ def ensure_user_on(
 
 
 def catalog_rows(products: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """sandbox.catalog.PRODUCTS -> the shape OrderStore.upsert_products takes."""
+    """A catalog file's products -> the shape OrderStore.upsert_products takes."""
     rows = []
     for p in products:
         rows.append(
@@ -194,20 +198,16 @@ def catalog_rows(products: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 class NoCatalog(SystemExit):
-    """No catalog to load: the demo catalog needs the repository's sandbox package."""
+    """No catalog to load: ``--file`` is missing or does not hold a catalog."""
 
 
-def demo_products() -> list[Mapping[str, Any]]:
-    """The sandbox's demo catalog. Only a repository checkout has it: production never imports sandbox."""
-    try:
-        from sandbox.catalog import PRODUCTS
-    except ImportError:
-        raise NoCatalog(
-            "seed-catalog: the demo catalog comes from the repository's sandbox/ package, which an installed "
-            "orderflow does not include; pass --file with your catalog (a JSON list of products: sku, name, "
-            "weight_kg, length_cm, width_cm, height_cm, components [{barcode, name, quantity}])"
-        ) from None
-    return list(PRODUCTS)
+#: Said when ``seed-catalog`` has no ``--file``: the demo catalog lives with the sandbox, never here.
+NO_FILE = (
+    "seed-catalog: the demo catalog comes from the repository's sandbox/ package, which an installed "
+    "orderflow does not include; pass --file with your catalog (a JSON list of products: sku, name, "
+    "weight_kg, length_cm, width_cm, height_cm, components [{barcode, name, quantity}]); in a checkout, "
+    "`python -m sandbox seed-catalog` loads the demo catalog"
+)
 
 
 def load_products(path: str) -> list[Mapping[str, Any]]:
@@ -221,9 +221,7 @@ def load_products(path: str) -> list[Mapping[str, Any]]:
     return products
 
 
-def seed_catalog(store: Any = None, products: Iterable[Mapping[str, Any]] | None = None) -> int:
-    if products is None:
-        products = demo_products()
+def seed_catalog(products: Iterable[Mapping[str, Any]], store: OrderStore | None = None) -> int:
     if store is None:
         from orderflow.store import OrderStore
 
@@ -236,9 +234,7 @@ def build_parser(prog: str = "python -m orderflow.setup") -> tuple[argparse.Argu
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("roles", help="create/converge the Packer, Agent and Pack Supervisor roles")
-    catalog = sub.add_parser(
-        "seed-catalog", help="load products and their component barcodes (default: the sandbox's demo catalog)"
-    )
+    catalog = sub.add_parser("seed-catalog", help="load products and their component barcodes from a file")
     catalog.add_argument("--file", help="a JSON list of products (sku, name, weight_kg, ..., components)")
     user = sub.add_parser("user", help="create or update a user")
     user.add_argument("--username", required=True)
@@ -256,8 +252,9 @@ def run(args: argparse.Namespace) -> int:
         for role, perms in create_roles().items():
             print(f"{role}: " + ", ".join(f"{a} on {r}" for a, r in perms))
     elif args.command == "seed-catalog":
-        products = load_products(args.file) if args.file else demo_products()
-        print(f"catalog: {seed_catalog(products=products)} products loaded")
+        if not args.file:
+            raise NoCatalog(NO_FILE)
+        print(f"catalog: {seed_catalog(load_products(args.file))} products loaded")
     elif args.command == "user":
         created = ensure_user(
             args.username, args.role, args.password,

@@ -132,3 +132,47 @@ def test_running_sandbox_gives_airflow_connections_for_both():
         assert requests.get(sb.canadapost_url + "/__admin/counts", timeout=5).status_code == 200
         sb.advance(5)  # moves both clocks without error
         assert sb.mirakl.clock_offset == 5
+
+
+def test_seed_catalog_loads_the_demo_catalog_through_orderflows_own_command(fresh_db, tmp_path):
+    """`python -m sandbox seed-catalog` (what `make run` calls): the sandbox writes the catalog file and
+    orderflow's `seed-catalog --file` loads it; production code never imports the sandbox for it."""
+    import psycopg2
+
+    from sandbox.catalog import BARCODES, PRODUCTS
+
+    catalog = tmp_path / "catalog.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "plugins"), str(REPO_ROOT)]),
+           "AIRFLOW_CONN_ORDERFLOW_DB": fresh_db}
+    for _ in range(2):  # idempotent, as `make run` calls it on every start
+        out = subprocess.run([sys.executable, "-m", "sandbox", "seed-catalog", "--file", str(catalog)],
+                             cwd=REPO_ROOT, capture_output=True, text=True, env=env, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip().splitlines()[-1] == f"catalog: {len(PRODUCTS)} products loaded"
+    assert json.loads(catalog.read_text()) == PRODUCTS
+    with psycopg2.connect(fresh_db) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM products")
+        assert cur.fetchone()[0] == len(PRODUCTS)
+        cur.execute("SELECT count(DISTINCT barcode) FROM product_components")
+        assert cur.fetchone()[0] == len(BARCODES)
+    conn.close()
+
+
+def test_serve_writes_the_catalog_file_compose_loads(tmp_path):
+    catalog = tmp_path / "state" / "catalog.json"
+    proc, _ready = _start_cli("--orders", "0", "--no-canadapost", "--catalog-file", str(catalog))
+    try:
+        assert catalog.is_file()  # before the ready line: compose's healthcheck implies the file
+        from sandbox.catalog import PRODUCTS
+
+        assert json.loads(catalog.read_text()) == PRODUCTS
+    finally:
+        _stop(proc)
+
+
+def test_orderflow_seed_catalog_without_a_file_points_at_the_sandbox(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "orderflow.setup", "seed-catalog"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(REPO_ROOT / "plugins")})
+    assert out.returncode != 0
+    assert "pass --file" in out.stderr and "python -m sandbox seed-catalog" in out.stderr

@@ -46,9 +46,10 @@ def views_db_url(pg_server: pg.Server) -> Iterator[str]:
 def views_store(views_db_url: str):
     from orderflow.setup import seed_catalog
     from orderflow.store import OrderStore
+    from sandbox.catalog import PRODUCTS
 
     store = OrderStore(views_db_url)
-    assert seed_catalog(store) > 0
+    assert seed_catalog(PRODUCTS, store) > 0
     yield store
     store.close()
 
