@@ -132,18 +132,13 @@ class AutoReplyOperator(StepOperator):
         *,
         once_per_unanswered_stretch: bool = True,
         max_message_age_hours: float | None = 72.0,
-        max_workers: int | None = None,
         batch_limit: int = 1000,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.once_per_unanswered_stretch = once_per_unanswered_stretch
         self.max_message_age_hours = max_message_age_hours
-        self.max_workers = max_workers
         self.batch_limit = batch_limit
-
-    def worker_count(self, settings: Settings) -> int:
-        return max(1, self.max_workers or settings.max_workers)
 
     def rules(self, settings: Settings) -> AutoReplyRules:
         return AutoReplyRules(

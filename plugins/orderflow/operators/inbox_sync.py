@@ -27,7 +27,6 @@ from orderflow.operators.step import StepOperator
 if TYPE_CHECKING:
     from orderflow.hooks.mirakl import MiraklHook
     from orderflow.hooks.mirakl_records import ThreadRecord
-    from orderflow.settings import Settings
     from orderflow.store import Row
 
 MALFORMED = "malformed"  # failure kinds, in the XCom's "malformed" / "permanent" lists
@@ -94,7 +93,6 @@ class SyncMessagesOperator(StepOperator):
         overlap_minutes: float | None = None,
         initial_lookback_days: float | None = None,
         with_messages: bool = True,
-        max_workers: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -102,10 +100,6 @@ class SyncMessagesOperator(StepOperator):
         self.overlap_minutes = overlap_minutes
         self.initial_lookback_days = initial_lookback_days
         self.with_messages = with_messages
-        self.max_workers = max_workers
-
-    def worker_count(self, settings: Settings) -> int:
-        return max(1, self.max_workers or settings.max_workers)
 
     def run_step(self, context: Any) -> None:
         from orderflow.hooks.mirakl import MiraklHook

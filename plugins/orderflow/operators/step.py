@@ -115,16 +115,19 @@ class StepOperator(BaseOperator):
         *,
         orderflow_conn_id: str = "orderflow_db",
         mirakl_conn_id: str = "mirakl_default",
+        max_workers: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.orderflow_conn_id = orderflow_conn_id
         self.mirakl_conn_id = mirakl_conn_id
+        #: items worked at once (None: settings' ``max_workers``)
+        self.max_workers = max_workers
 
     # -- set up per execution (never at parse time) --------------------------------------------
     def worker_count(self, settings: Settings) -> int:
         """How many items are worked at once."""
-        return max(1, settings.max_workers)
+        return max(1, self.max_workers or settings.max_workers)
 
     def _prepare(self, context: Mapping[str, Any]) -> None:
         from orderflow.settings import Settings
