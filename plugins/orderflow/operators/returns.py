@@ -9,39 +9,17 @@ down at the time) is read back from Best Buy and finished, exactly once
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-
-class SyncReturnsOperator(BaseOperator):
-    ui_color = "#f3ecfb"
-
-    def __init__(self, *, mirakl_conn_id: str = "mirakl_default", orderflow_conn_id: str = "orderflow_db",
-                 force: bool = False, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.mirakl_conn_id = mirakl_conn_id
-        self.orderflow_conn_id = orderflow_conn_id
-        self.force = force
-
-    def execute(self, context: Any) -> dict[str, Any]:
-        from orderflow import returns_flow
-        from orderflow.hooks.mirakl import MiraklHook
-        from orderflow.store import OrderStore
-
-        store = OrderStore.from_conn_id(self.orderflow_conn_id)
-        hook = MiraklHook(mirakl_conn_id=self.mirakl_conn_id)
-        try:
-            summary = returns_flow.sync(store, hook, force=self.force)
-        finally:
-            hook.close()
-            store.close()
-        self.log.info("returns sync: %s", summary)
-        return summary
+if TYPE_CHECKING:
+    from orderflow.hooks.mirakl import MiraklHook
+    from orderflow.store import OrderStore
 
 
-class SettleMoneyOperator(BaseOperator):
-    ui_color = "#fbecec"
+class _StoreAndMiraklOperator(BaseOperator):
+    """Runs :meth:`work` with the order store and a Mirakl hook, closing both whatever happens."""
 
     def __init__(self, *, mirakl_conn_id: str = "mirakl_default", orderflow_conn_id: str = "orderflow_db",
                  **kwargs: Any) -> None:
@@ -50,18 +28,44 @@ class SettleMoneyOperator(BaseOperator):
         self.orderflow_conn_id = orderflow_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from orderflow import aftersale, aftersale_status
         from orderflow.hooks.mirakl import MiraklHook
         from orderflow.store import OrderStore
 
         store = OrderStore.from_conn_id(self.orderflow_conn_id)
         hook = MiraklHook(mirakl_conn_id=self.mirakl_conn_id)
         try:
-            results = aftersale.settle_open(store, hook,
-                                            on_done=lambda intent: aftersale_status.apply(store, hook, intent))
+            return self.work(store, hook)
         finally:
             hook.close()
             store.close()
+
+    def work(self, store: OrderStore, hook: MiraklHook) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class SyncReturnsOperator(_StoreAndMiraklOperator):
+    ui_color = "#f3ecfb"
+
+    def __init__(self, *, force: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.force = force
+
+    def work(self, store: OrderStore, hook: MiraklHook) -> dict[str, Any]:
+        from orderflow import returns_flow
+
+        summary = returns_flow.sync(store, hook, force=self.force)
+        self.log.info("returns sync: %s", summary)
+        return summary
+
+
+class SettleMoneyOperator(_StoreAndMiraklOperator):
+    ui_color = "#fbecec"
+
+    def work(self, store: OrderStore, hook: MiraklHook) -> dict[str, Any]:
+        from orderflow import aftersale, aftersale_status
+
+        results = aftersale.settle_open(store, hook,
+                                        on_done=lambda intent: aftersale_status.apply(store, hook, intent))
         counts: dict[str, int] = {}
         for result in results:
             counts[result.outcome] = counts.get(result.outcome, 0) + 1
