@@ -51,17 +51,6 @@ class AcceptOrdersOperator(MiraklOrderStepOperator):
             self._accept_batch(hook, batch)
 
     # -------------------------------------------------------------------------------------------
-    def _read(self, hook: MiraklHook, order_ids: list[str]) -> dict[str, dict[str, Any]] | None:
-        """OR11 for these orders; None (and the orders marked transient) when Best Buy cannot say."""
-        try:
-            return self.refresh_from_mirakl(hook, order_ids)
-        except Exception as exc:
-            kind = self.triage(exc, "Mirakl")
-            for oid in order_ids:
-                self.result.record_transient(oid, f"OR11: {exc}")
-            self.log.warning("OR11 look-up of %d order(s) failed (%s): %s", len(order_ids), kind, exc)
-            return None
-
     def _settle(self, order_id: str, state: str | None, **detail: Any) -> bool:
         """Record what Best Buy's state says; False when the order is still waiting for acceptance."""
         if state in ACCEPTED_STATES:
@@ -75,7 +64,7 @@ class AcceptOrdersOperator(MiraklOrderStepOperator):
         return False
 
     def _accept_batch(self, hook: MiraklHook, batch: list[str]) -> None:
-        remote = self._read(hook, batch)
+        remote = self.read_batch(hook, batch)
         if remote is None:
             return
         to_accept: list[str] = []
@@ -128,7 +117,7 @@ class AcceptOrdersOperator(MiraklOrderStepOperator):
                 return
             if attempt > 1:
                 time.sleep(max(0.0, self.settings.acceptance_poll_interval_seconds))
-            remote = self._read(hook, list(pending))
+            remote = self.read_batch(hook, list(pending))
             if remote is None:
                 if attempt < attempts:
                     for oid in pending:  # a failed look-up is not the verdict yet

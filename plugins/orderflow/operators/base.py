@@ -246,6 +246,18 @@ class MiraklOrderStepOperator(OrderStepOperator):
             self.store.upsert_orders(usable)
         return {p["order_id"]: p for p in usable}
 
+    def read_batch(self, hook: MiraklHook, order_ids: Sequence[str]) -> dict[str, dict[str, Any]] | None:
+        """:meth:`refresh_from_mirakl`, or None (and every one of the orders transient) when Best Buy
+        cannot say; an error about the Connection stops the step."""
+        try:
+            return self.refresh_from_mirakl(hook, order_ids)
+        except Exception as exc:
+            kind = self.triage(exc, "Mirakl")
+            for oid in order_ids:
+                self.result.record_transient(oid, f"OR11: {exc}")
+            self.log.warning("OR11 look-up of %d order(s) failed (%s): %s", len(order_ids), kind, exc)
+            return None
+
     def mirakl_hook(self) -> MiraklHook:
         from orderflow.hooks.mirakl import MiraklHook
 

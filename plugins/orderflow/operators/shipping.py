@@ -44,6 +44,7 @@ is *waiting*, not transient: no task retry is asked for, the next try or run loo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orderflow import lifecycle
@@ -59,6 +60,21 @@ if TYPE_CHECKING:
 WAITING_STATES = lifecycle.MIRAKL_BEFORE_LABEL
 SHIPPED_STATES = lifecycle.MIRAKL_SHIPPED
 LIVE_SHIPMENT = lifecycle.LIVE
+
+
+@dataclass(frozen=True)
+class _Package:
+    """The order's one package being bought a label: what each call of its purchase needs."""
+
+    order: dict[str, Any]  # our copy, with its lines
+    payload: dict[str, Any]  # Best Buy's copy (OR11): the released address
+    products: dict[str, dict[str, Any]]  # the catalog rows of its lines' SKUs
+    package_no: int
+    crid: str  # customer_request_id: <order_id>-<package_no>
+
+    @property
+    def order_id(self) -> str:
+        return str(self.order["order_id"])
 
 
 class BuyLabelsOperator(MiraklOrderStepOperator):
@@ -84,12 +100,8 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
 
     # -------------------------------------------------------------------------------------------
     def _ship_batch(self, mirakl: MiraklHook, batch: list[str]) -> None:
-        try:
-            remote = self.refresh_from_mirakl(mirakl, batch)
-        except Exception as exc:
-            self.triage(exc, "Mirakl")
-            for oid in batch:
-                self.result.record_transient(oid, f"OR11: {exc}")
+        remote = self.read_batch(mirakl, batch)
+        if remote is None:
             return
         orders = self.store.get_orders(batch)
         shipments = self.store.shipments_for_orders(batch)
@@ -172,21 +184,12 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
                 how_found = "reopened"
             else:
                 how_found = "existing" if row is not None else "new"
-            self._buy_and_store(order, payload, products, package_no, crid, row, how_found)
+            self._buy_and_store(_Package(order, payload, products, package_no, crid), row, how_found)
 
-    def _buy_and_store(
-        self,
-        order: dict[str, Any],
-        payload: dict[str, Any],
-        products: dict[str, dict[str, Any]],
-        package_no: int,
-        crid: str,
-        row: dict[str, Any] | None,
-        how_found: str,
-    ) -> None:
+    def _buy_and_store(self, pkg: _Package, row: dict[str, Any] | None, how_found: str) -> None:
         from orderflow.label_store import label_matches
 
-        order_id = order["order_id"]
+        order_id, crid = pkg.order_id, pkg.crid
         status = row["status"] if row else None
         outcome = "resumed"
         if status == "label_stored":
@@ -197,7 +200,7 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
             self.log.warning("%s: stored label unusable (%s); downloading it again", crid, why)
             status = "created"
         if status in (None, "intent"):
-            row, outcome = self._obtain_shipment(order, payload, products, package_no, crid, row, how_found)
+            row, outcome = self._obtain_shipment(pkg, row, how_found)
             if row is None:
                 return
         assert row is not None
@@ -206,9 +209,7 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
             return
         self._record_label_created(order_id, stored, outcome=outcome)
 
-    def _request(
-        self, order: dict[str, Any], payload: dict[str, Any], products: dict[str, dict[str, Any]], crid: str
-    ) -> tuple[Any, Any]:
+    def _request(self, pkg: _Package) -> tuple[Any, Any]:
         """(ShipmentRequest, ParcelPlan) for the order, or PermanentItemError."""
         from orderflow.hooks.canadapost_model import Address, Parcel, References, ShipmentRequest
         from orderflow.shipping_rules import (
@@ -218,11 +219,11 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
             plan_parcel,
         )
 
-        s = self.settings
-        address = (payload.get("customer") or {}).get("shipping_address") or order.get("shipping_address")
+        s, order = self.settings, pkg.order
+        address = (pkg.payload.get("customer") or {}).get("shipping_address") or order.get("shipping_address")
         try:
             dest = destination_from_mirakl(address)
-            plan = plan_parcel(order["lines"], products, default_unit_weight_kg=s.default_parcel_weight_kg)
+            plan = plan_parcel(order["lines"], pkg.products, default_unit_weight_kg=s.default_parcel_weight_kg)
             service = choose_service_code(
                 plan.weight_kg, dest.country_code, s.service_rules,
                 default_ca=s.default_service_code, default_us=s.service_code_usa,
@@ -236,7 +237,7 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
                     additional_address_info=dest.additional_address_info,
                 ),
                 parcel=Parcel(plan.weight_kg, plan.length_cm, plan.width_cm, plan.height_cm),
-                customer_request_id=crid,
+                customer_request_id=pkg.crid,
                 service_code=service,
                 # customer-ref-1 prints on the label: the packer matches parcel and order by it.
                 references=References(customer_ref_1=order_id_ref(order["order_id"])),
@@ -248,22 +249,15 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
         return request, plan
 
     def _obtain_shipment(
-        self,
-        order: dict[str, Any],
-        payload: dict[str, Any],
-        products: dict[str, dict[str, Any]],
-        package_no: int,
-        crid: str,
-        row: dict[str, Any] | None,
-        how_found: str,
+        self, pkg: _Package, row: dict[str, Any] | None, how_found: str
     ) -> tuple[dict[str, Any] | None, str]:
         """Steps 1-3: intent, then find-or-create at Canada Post, then mark created."""
-        order_id = order["order_id"]
-        request, plan = self._request(order, payload, products, crid)
+        order_id, crid = pkg.order_id, pkg.crid
+        request, plan = self._request(pkg)
         cp = self.canadapost
         if row is None:
             row = self.store.create_shipment_intent(
-                order_id=order_id, package_no=package_no, customer_request_id=crid,
+                order_id=order_id, package_no=pkg.package_no, customer_request_id=crid,
                 transport=cp.config.api, service_code=request.service_code,
                 weight_kg=plan.weight_kg, dimensions_cm=plan.dimensions,
             )

@@ -51,12 +51,8 @@ class PushTrackingOperator(MiraklOrderStepOperator):
     def _track_batch(self, hook: MiraklHook, batch: list[str]) -> None:
         from orderflow.label_store import label_matches
 
-        try:
-            remote = self.refresh_from_mirakl(hook, batch)
-        except Exception as exc:
-            self.triage(exc, "Mirakl")
-            for oid in batch:
-                self.result.record_transient(oid, f"OR11: {exc}")
+        remote = self.read_batch(hook, batch)
+        if remote is None:
             return
         shipments = self.store.shipments_for_orders(batch)
         inp = self.input_status
