@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from orderflow.hooks.mirakl import MiraklHook
 
 ACCEPTED_STATES = lifecycle.MIRAKL_ACCEPTED
-ENDED_STATES = lifecycle.MIRAKL_ENDED
+# Keyed by Best Buy's state as OR11 spells it (a MiraklState is that string).
+ENDED_STATES: dict[str, lifecycle.OrderStatus] = {s.value: status for s, status in lifecycle.MIRAKL_ENDED.items()}
 (INPUT,) = lifecycle.ACCEPTANCE_INPUT
 
 

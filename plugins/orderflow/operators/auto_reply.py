@@ -89,7 +89,9 @@ def shop_answer_after(
     if customer_mirakl_id in ids:
         after = messages[ids.index(customer_mirakl_id) + 1 :]
     for message in after:
-        sender = message.get("from") if isinstance(message.get("from"), dict) else {}
+        sender = message.get("from")
+        if not isinstance(sender, dict):
+            sender = {}
         if sender.get("type") not in ("SHOP_USER", "SHOP"):
             continue
         try:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from orderflow.hooks.canadapost import CanadaPostHook
     from orderflow.hooks.canadapost_model import ShipmentInfo, ShipmentRequest
+    from orderflow.operators.step import StepLog
     from orderflow.store import OrderStore
 
 ADOPTED_BY_LOOKUP = "adopted: found at Canada Post by customer_request_id"
@@ -56,7 +57,7 @@ class CreateGate:
         *,
         recheck_seconds: float,
         count_call: Callable[[str], None],
-        log: Any,
+        log: StepLog,
     ) -> None:
         self.cp = cp
         self.store = store

@@ -29,16 +29,22 @@ and fails the task. Transient errors leave everything where it is and the task r
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orderflow import lifecycle
 from orderflow.operators.base import OrderStepOperator
 from orderflow.operators.errors import PermanentItemError, classify, error_detail
-from orderflow.operators.step import StepResult
+from orderflow.operators.step import StepLog, StepResult
+
+if TYPE_CHECKING:
+    from orderflow.hooks.canadapost import CanadaPostHook
+    from orderflow.hooks.canadapost_model import ShipmentRequest
+    from orderflow.settings import Settings
+    from orderflow.store import OrderStore
 
 GS = lifecycle.GroupStatus
 SH = lifecycle.ShipmentStatus
@@ -48,7 +54,9 @@ MT_PDF = "application/pdf"
 READ_BACK_MAX_DAYS = 7
 
 
-def daily_group_request(store: Any, settings: Any, config: Any, request: Any, crid: str) -> Any:
+def daily_group_request(
+    store: OrderStore, settings: Settings, cp: CanadaPostHook, request: ShipmentRequest, crid: str
+) -> ShipmentRequest:
     """The shipping step's request, in the group of its mailing day when the connection uses daily
     groups (contract shipping, ``group_id`` "daily"); called right before each create POST, under the
     package's advisory lock, so a label bought while its day's group is being transmitted joins the
@@ -57,6 +65,7 @@ def daily_group_request(store: Any, settings: Any, config: Any, request: Any, cr
 
     from orderflow.mailing_day import CutOff, cutoff_at, mailing_date
 
+    config = cp.config
     if not config.shipper.contract or config.group_strategy != "daily" or request.group_id:
         return request
     cut = CutOff.from_settings(settings)
@@ -69,14 +78,14 @@ class DayCloser:
 
     def __init__(
         self,
-        store: Any,
-        hook: Any,
-        settings: Any,
+        store: OrderStore,
+        hook: CanadaPostHook,
+        settings: Settings,
         *,
         actor: str,
         result: StepResult,
-        log: logging.Logger | Any,
-        lock_package: Callable[[str], Any] | None = None,
+        log: StepLog,
+        lock_package: Callable[[str], AbstractContextManager[bool]] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:

@@ -37,7 +37,8 @@ from orderflow.operators.errors import OrderflowTransientError
 from orderflow.timestamps import parse_timestamp
 
 WATERMARK = "mirakl_orders_or11"
-ENDED_AT_BEST_BUY = lifecycle.MIRAKL_ENDED
+# Keyed by Best Buy's state as OR11 spells it (a MiraklState is that string).
+ENDED_AT_BEST_BUY: dict[str, lifecycle.OrderStatus] = {s.value: status for s, status in lifecycle.MIRAKL_ENDED.items()}
 
 
 class IngestOrdersOperator(MiraklOrderStepOperator):

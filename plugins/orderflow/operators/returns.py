@@ -64,8 +64,10 @@ class SettleMoneyOperator(_StoreAndMiraklOperator):
     def work(self, store: OrderStore, hook: MiraklHook) -> dict[str, Any]:
         from orderflow import aftersale, aftersale_status
 
-        results = aftersale.settle_open(store, hook,
-                                        on_done=lambda intent: aftersale_status.apply(store, hook, intent))
+        def move_order(intent: dict[str, Any]) -> None:
+            aftersale_status.apply(store, hook, intent)
+
+        results = aftersale.settle_open(store, hook, on_done=move_order)
         counts: dict[str, int] = {}
         for result in results:
             counts[result.outcome] = counts.get(result.outcome, 0) + 1

@@ -270,7 +270,7 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
             obtained = gate.obtain(
                 request, fresh_intent=fresh_intent, doubt_at=row.get("create_doubt_at"),
                 # right before each create POST: the group of its mailing day (end of day, daily groups)
-                prepare=lambda r: daily_group_request(self.store, self.settings, cp.config, r, crid),
+                prepare=lambda r: daily_group_request(self.store, self.settings, cp, r, crid),
             )
         except Exception as exc:
             if self.triage(exc, "Canada Post") == "permanent":

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
@@ -47,6 +47,14 @@ log = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
 T = TypeVar("T")
+
+
+class StepLog(Protocol):
+    """What the steps' helpers log to: an operator's ``self.log`` or a page's ``logging.Logger``."""
+
+    def info(self, msg: Any, /, *args: Any) -> Any: ...
+    def warning(self, msg: Any, /, *args: Any) -> Any: ...
+    def error(self, msg: Any, /, *args: Any) -> Any: ...
 
 
 @dataclass

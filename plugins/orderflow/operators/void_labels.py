@@ -91,17 +91,19 @@ class VoidCanceledLabelsOperator(OrderStepOperator):
                 # Unreachable through the query ('canceled' is final); the money rule is checked anyway.
                 self.result.record_waiting(crid, f"order {current['order_id']} is {current['order_status']}")
                 return
+            live: dict[str, Any] = current  # the row as last read: the intent, or what it resolved to
             try:
-                if current["status"] == SH.INTENT:
-                    current = self._resolve_intent(current)
-                    if current is None:
+                if live["status"] == SH.INTENT:
+                    resolved = self._resolve_intent(live)
+                    if resolved is None:
                         return
-                self._void_or_refund(current)
+                    live = resolved
+                self._void_or_refund(live)
             except PermanentItemError as exc:
-                self._fail(current, exc.reason, exc.detail)
+                self._fail(live, exc.reason, exc.detail)
             except Exception as exc:
                 if self.triage(exc, "Canada Post") == "permanent":
-                    self._fail(current, "Canada Post refused the void or refund", error_detail(exc))
+                    self._fail(live, "Canada Post refused the void or refund", error_detail(exc))
                     return
                 self.log.warning("%s: transient error, shipment left live: %s", crid, exc)
                 self.result.record_transient(crid, f"{type(exc).__name__}: {exc}")
@@ -146,10 +148,11 @@ class VoidCanceledLabelsOperator(OrderStepOperator):
 
     def _target(self, row: dict[str, Any]) -> str:
         """The shipment's ``self`` link when it was bought over the transport in use, else its id."""
-        link = (row.get("links") or {}).get("self")
+        link: str | None = (row.get("links") or {}).get("self")
         if link and "://" in link and row.get("transport") == self.canadapost.config.api:
             return link
-        return row["shipment_id"]
+        shipment_id: str = row["shipment_id"]
+        return shipment_id
 
     def _void_or_refund(self, row: dict[str, Any]) -> None:
         from orderflow.hooks.canadapost import RefundRequired, VoidNotFound
