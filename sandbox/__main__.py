@@ -22,7 +22,7 @@ from typing import Any
 
 from sandbox.catalog import write_catalog
 from sandbox.core import FaultConfig, FaultSpec, SandboxServer, StatePersister
-from sandbox.mirakl import DEFAULT_LIMITS, MiraklService
+from sandbox.mirakl.service import DEFAULT_LIMITS, MiraklService
 from sandbox.testing import (
     DEFAULT_CANADAPOST_CUSTOMER_NUMBER,
     DEFAULT_CANADAPOST_PASSWORD,

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sandbox.core import CallRecord, FaultConfig, FaultSpec, SandboxServer, StatePersister
-from sandbox.mirakl import MiraklService
+from sandbox.mirakl.service import MiraklService
 
 DEFAULT_MIRAKL_API_KEY = "sandbox-mirakl-key"
 DEFAULT_SHOP_ID = 2001
@@ -191,7 +191,7 @@ def running_sandbox(
 ) -> Iterator[SandboxHandle]:
     """Start both servers, yield a :class:`SandboxHandle`, stop them (and save state) on exit.
 
-    ``options`` go to :class:`~sandbox.mirakl.MiraklService` when it knows them (``payment_refused_rate``,
+    ``options`` go to :class:`~sandbox.mirakl.service.MiraklService` when it knows them (``payment_refused_rate``,
     ``cancel_rate``, ``acceptance_timeout``, ``partial_acceptance``, ``order_rate``, ``message_rate``,
     ``update_date_safety``, ``leadtime_to_ship``) and to ``CanadaPostService`` otherwise.
     """

@@ -266,7 +266,7 @@ def test_aftersale_state_survives_snapshot_and_restore():
         order = _shipped(c, sb)
         requests.post(f"{sb.mirakl_url}/__admin/return", json={"order_id": order["order_id"]}, timeout=5)
         data = sb.mirakl.snapshot()
-        from sandbox.mirakl import MiraklService
+        from sandbox.mirakl.service import MiraklService
 
         other = MiraklService(seed=6)
         other.restore(data)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sandbox.mirakl import iso
+from sandbox.mirakl.wire import iso
 from sandbox.openapi import validate_mirakl
 
 

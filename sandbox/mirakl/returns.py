@@ -2,19 +2,20 @@
 
 Best Buy accepts and labels a customer's return; the seller receives it (RT25), judges it compliant
 or not (RT26) and Best Buy's flow closes it (RT27). In-store returns are received and refunded by
-Best Buy itself. A mixin of :class:`sandbox.mirakl.MiraklService` through ``AftersaleMixin``.
+Best Buy itself. A mixin on :class:`sandbox.mirakl.state.MiraklState`, the base of
+:class:`sandbox.mirakl.aftersale.AftersaleMixin`, whose refunds (``add_refund``, ``line_used``) and
+ids (``_next_id``, ``_validated``) it uses.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
-import json
 import random
 from typing import Any
 
 from sandbox.core import Request, Response, json_response
+from sandbox.mirakl.state import MiraklState
+from sandbox.mirakl.wire import MiraklError, csv_param, decode_token, encode_token, in_range, iso, money, parse_iso
 
 RETURN_REASONS = ("RETURN_DEFECTIVE_ITEM", "RETURN_CHANGED_MIND", "RETURN_BROKEN_ITEM", "RETURN_DAMAGED_PACKAGING")
 RETURN_BATCH_LIMIT = 100  # "Limited to 100 returns at a time" (RT25/RT26/RT27)
@@ -22,17 +23,11 @@ RT11_DEFAULT_LIMIT = 50
 RT11_MAX_LIMIT = 100  # (unconfirmed)
 
 
-def _money(value: float) -> float:
-    return round(value + 1e-9, 2)
-
-
-class ReturnsMixin:
+class ReturnsMixin(MiraklState):
     """RT11/RT25/RT26/RT27 and the making of returns."""
 
     returns: dict[str, dict[str, Any]]
     in_store_return_share: float
-    seed: int
-    lock: Any
 
     # -- returns -------------------------------------------------------------------------------------
     def open_return(self, record: dict[str, Any], method: str | None = None, at: float | None = None,
@@ -48,7 +43,7 @@ class ReturnsMixin:
         lines = lines or [ln for ln in order["order_lines"] if ln["order_line_state"] in ("SHIPPED", "RECEIVED")]
         return_id = self._next_id()
         ret = {
-            "id": return_id, "date_created": self._iso(at, millis=True), "last_updated": self._iso(at, millis=True),
+            "id": return_id, "date_created": iso(at, millis=True), "last_updated": iso(at, millis=True),
             "order_id": order["order_id"], "order_commercial_id": order["commercial_id"],
             "method_code": method, "reason_code": reason,
             "rma": f"RMA-{order['commercial_id']}-{len(self.returns) + 1}",
@@ -69,9 +64,9 @@ class ReturnsMixin:
             ret["state"] = "RECEIVED"
             for line in lines:
                 used = self.line_used(line)
-                left = _money(float(line["price"]) - used["amount"])
+                left = money(float(line["price"]) - used["amount"])
                 if left > 0:
-                    taxes = [{"code": t["code"], "amount": _money(float(t["amount"]) - used["taxes"].get(t["code"], 0))}
+                    taxes = [{"code": t["code"], "amount": money(float(t["amount"]) - used["taxes"].get(t["code"], 0))}
                              for t in line.get("taxes") or []]
                     self.add_refund(record, line, {"amount": left, "shipping_amount": 0, "quantity": line["quantity"],
                                                    "reason_code": "ITEM_RETURNED", "taxes": taxes}, at)
@@ -89,16 +84,16 @@ class ReturnsMixin:
                      "return_last_updated_to"):
             value = req.param(name)
             try:
-                bounds[name] = self._parse_iso(value) if value else None
+                bounds[name] = parse_iso(value) if value else None
             except ValueError:
-                raise self._fail(400, f"Invalid date for parameter {name}: {value!r}", "VALIDATION_ERROR") from None
+                raise MiraklError(400, f"Invalid date for parameter {name}: {value!r}", "VALIDATION_ERROR") from None
         try:
             limit = int(req.param("limit") or RT11_DEFAULT_LIMIT)
         except ValueError:
-            raise self._fail(400, "Invalid integer for parameter limit", "VALIDATION_ERROR") from None
+            raise MiraklError(400, "Invalid integer for parameter limit", "VALIDATION_ERROR") from None
         if not 1 <= limit <= RT11_MAX_LIMIT:
-            raise self._fail(400, f"limit must be between 1 and {RT11_MAX_LIMIT}", "VALIDATION_ERROR")
-        token = _decode_token(req.param("page_token"), self._fail)
+            raise MiraklError(400, f"limit must be between 1 and {RT11_MAX_LIMIT}", "VALIDATION_ERROR")
+        token = _decode_return_token(req.param("page_token"))
         with self.lock:
             self.settle()
             selected = []
@@ -110,10 +105,10 @@ class ReturnsMixin:
                     continue
                 if line_ids and not {rl["order_line_id"] for rl in ret["return_lines"]} & set(line_ids):
                     continue
-                if not _between(entry["created_ts"], bounds["return_creation_date_from"],
+                if not in_range(entry["created_ts"], bounds["return_creation_date_from"],
                                 bounds["return_creation_date_to"]):
                     continue
-                if not _between(entry["updated_ts"], bounds["return_last_updated_from"],
+                if not in_range(entry["updated_ts"], bounds["return_last_updated_from"],
                                 bounds["return_last_updated_to"]):
                     continue
                 selected.append(entry)
@@ -126,14 +121,14 @@ class ReturnsMixin:
             page = selected[start: start + limit]
             body: dict[str, Any] = {"data": [copy.deepcopy(e["ret"]) for e in page]}
             if page and start + len(page) < len(selected):
-                body["next_page_token"] = _encode_token(keys[start + len(page) - 1])
+                body["next_page_token"] = encode_token([*keys[start + len(page) - 1]])
             return json_response(200, body)
 
     def _return_batch(self, req: Request, path: str) -> list[dict[str, Any]]:
         payload = self._validated(req, path, 200)
         items = payload["returns"]
         if not items or len(items) > RETURN_BATCH_LIMIT:
-            raise self._fail(400, f"returns must hold 1..{RETURN_BATCH_LIMIT} items", "VALIDATION_ERROR")
+            raise MiraklError(400, f"returns must hold 1..{RETURN_BATCH_LIMIT} items", "VALIDATION_ERROR")
         return items
 
     def _apply_returns(self, items: list[dict[str, Any]], apply: Any) -> Response:
@@ -150,7 +145,7 @@ class ReturnsMixin:
                 if problem:
                     errors.append({"id": item["id"], "message": problem})
                     continue
-                entry["ret"]["last_updated"] = self._iso(now, millis=True)
+                entry["ret"]["last_updated"] = iso(now, millis=True)
                 entry["updated_ts"] = now
                 success.append({"id": item["id"]})
         body: dict[str, Any] = {"return_success": success}
@@ -200,22 +195,14 @@ class ReturnsMixin:
 
 def _multi(req: Request, name: str) -> set[str]:
     """A multi-valued parameter, repeated (``a=1&a=2``, documented) or comma-separated."""
-    return {item.strip() for value in req.query.get(name) or [] for item in value.split(",") if item.strip()}
+    return set(csv_param(req, name) or [])
 
 
-def _between(ts: float, start: float | None, end: float | None) -> bool:
-    return (start is None or ts >= start) and (end is None or ts <= end)
-
-
-def _encode_token(key: tuple[float, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps([key[0], key[1]]).encode()).decode().rstrip("=")
-
-
-def _decode_token(token: str | None, fail: Any) -> tuple[float, str] | None:
+def _decode_return_token(token: str | None) -> tuple[float, str] | None:
     if not token:
         return None
     try:
-        ts, rid = json.loads(base64.urlsafe_b64decode((token + "=" * (-len(token) % 4)).encode()))
+        ts, rid = decode_token(token)
         return float(ts), str(rid)
-    except (ValueError, TypeError, binascii.Error):
-        raise fail(400, "Invalid page_token", "VALIDATION_ERROR") from None
+    except (ValueError, TypeError):
+        raise MiraklError(400, "Invalid page_token", "VALIDATION_ERROR") from None

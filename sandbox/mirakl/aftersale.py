@@ -1,10 +1,11 @@
 """Mirakl sandbox, after the sale: OR28, OR29/OR30, OR64, RE01/RE02, RT11/RT25/RT26/RT27.
 
-A mixin of :class:`sandbox.mirakl.MiraklService` (the service keeps the orders; this keeps what
-happens to them after the sale). Bodies follow ``reference/mirakl-mmp-seller-openapi.json``: every
-request is validated against its schema (400 ``VALIDATION_ERROR`` otherwise) and every answer is
-built to validate against its own. Refunds and cancelations appear on the OR11 lines
-(``refunds``/``cancelations``), as on Mirakl, so a client can read back what it did.
+A mixin on :class:`sandbox.mirakl.state.MiraklState` (the state keeps the orders; this keeps what
+happens to them after the sale, and extends the state's clock, settings and snapshot with it).
+Bodies follow ``reference/mirakl-mmp-seller-openapi.json``: every request is validated against its
+schema (400 ``VALIDATION_ERROR`` otherwise) and every answer is built to validate against its own.
+Refunds and cancelations appear on the OR11 lines (``refunds``/``cancelations``), as on Mirakl, so a
+client can read back what it did.
 
 Returns arrive on shipped orders and incidents open on shipped orders at configurable rates
 (``return_rate``/``incident_rate``: the chance per shipped order, drawn once per order after
@@ -20,7 +21,10 @@ import uuid
 from typing import Any
 
 from sandbox.core import Request, Response, json_response, no_content
-from sandbox.mirakl_returns import ReturnsMixin
+from sandbox.mirakl.render import display_name
+from sandbox.mirakl.returns import ReturnsMixin
+from sandbox.mirakl.state import random_state, set_random_state
+from sandbox.mirakl.wire import MiraklError, iso, json_body, money, parse_iso
 from sandbox.openapi import OpenAPIValidationError, validate_mirakl
 
 # RE01 reasons (codes and labels of Best Buy CA are (unconfirmed); the types are the file's enum).
@@ -52,22 +56,8 @@ REFUND_STATES_DONE = "REFUNDED"
 _CENT = 0.005  # amounts compare to the cent
 
 
-def _money(value: float) -> float:
-    return round(value + 1e-9, 2)
-
-
-class _Error(Exception):
-    """Raised inside handlers; the service turns it into its own error body."""
-
-
 class AftersaleMixin(ReturnsMixin):
     """OR28/OR29/OR30/OR64/RE01/RE02/RT11/RT25/RT26/RT27 and the clock-driven returns and incidents."""
-
-    # Provided by MiraklService.
-    lock: Any
-    orders: dict[str, dict[str, Any]]
-    threads: dict[str, dict[str, Any]]
-    seed: int
 
     def _init_aftersale(
         self, *, return_rate: float, incident_rate: float, return_delay: float, incident_delay: float,
@@ -95,8 +85,10 @@ class AftersaleMixin(ReturnsMixin):
             ("PUT", ("api", "returns", "close"), "RT27", self.close_returns, "RT27"),
         ]
 
-    def aftersale_settings(self) -> dict[str, Any]:
+    # -- what after-sale adds to the state's steps ------------------------------------------------
+    def settings(self) -> dict[str, Any]:
         return {
+            **super().settings(),
             "return_rate": self.return_rate,
             "incident_rate": self.incident_rate,
             "return_delay": self.return_delay,
@@ -105,26 +97,14 @@ class AftersaleMixin(ReturnsMixin):
             "refund_delay": self.refund_delay,
         }
 
-    # -- helpers the service provides ------------------------------------------------------------
-    def now(self) -> float: ...  # pragma: no cover - MiraklService
-    def settle(self) -> None: ...  # pragma: no cover
-    def _record(self, order_id: str) -> dict[str, Any]: ...  # pragma: no cover
-    def _fail(self, status: int, message: str, code: str | None = None) -> Exception: ...  # pragma: no cover
-    def _json_payload(self, req: Request) -> Any: ...  # pragma: no cover
-    def _iso(self, ts: float, millis: bool = False) -> str: ...  # pragma: no cover
-    def _parse_iso(self, text: str) -> float: ...  # pragma: no cover
-    def _new_thread(self, record: dict[str, Any], subject: str, at: float) -> dict[str, Any]: ...  # pragma: no cover
-    def _append_message(self, thread: dict[str, Any], msg: dict[str, Any], at: float) -> None: ...  # pragma: no cover
-    def _uuid(self) -> str: ...  # pragma: no cover
-
     def _validated(self, req: Request, path: str, status: int) -> dict[str, Any]:
-        payload = self._json_payload(req)
+        payload = json_body(req)
         if not isinstance(payload, dict):
-            raise self._fail(400, "a JSON object is required", "VALIDATION_ERROR")
+            raise MiraklError(400, "a JSON object is required", "VALIDATION_ERROR")
         try:
             validate_mirakl(path, "PUT", status, payload, kind="request")
         except OpenAPIValidationError as exc:
-            raise self._fail(400, "; ".join(exc.errors), "VALIDATION_ERROR") from exc
+            raise MiraklError(400, "; ".join(exc.errors), "VALIDATION_ERROR") from exc
         return payload
 
     def _line(self, line_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -134,15 +114,15 @@ class AftersaleMixin(ReturnsMixin):
             for line in record["order"]["order_lines"]:
                 if line["order_line_id"] == line_id:
                     return record, line
-        raise self._fail(400, f"Order line {line_id} does not exist", "ORDER_LINE_NOT_FOUND")
+        raise MiraklError(400, f"Order line {line_id} does not exist", "ORDER_LINE_NOT_FOUND")
 
     def _reason(self, code: str, kind: str) -> dict[str, Any]:
         for reason in REASONS:
             if reason["code"] == code and reason["type"] == kind:
                 if not reason["is_shop_right"]:
-                    raise self._fail(400, f"Reason {code} is not available to the shop", "REASON_NOT_ALLOWED")
+                    raise MiraklError(400, f"Reason {code} is not available to the shop", "REASON_NOT_ALLOWED")
                 return reason
-        raise self._fail(400, f"Reason {code} is not a {kind} reason", "REASON_CODE_NOT_FOUND")
+        raise MiraklError(400, f"Reason {code} is not a {kind} reason", "REASON_CODE_NOT_FOUND")
 
     def _next_id(self) -> str:
         return str(uuid.UUID(int=self._aftersale_ids.getrandbits(128), version=4))
@@ -158,13 +138,13 @@ class AftersaleMixin(ReturnsMixin):
         line_taxes = {t["code"]: float(t["amount"]) for t in line.get("taxes") or []}
         if line_taxes and not asked:
             # "This field is required if the order has taxes" (OR28/OR30).
-            raise self._fail(400, f"{what} on line {line['order_line_id']}: taxes are required", "VALIDATION_ERROR")
+            raise MiraklError(400, f"{what} on line {line['order_line_id']}: taxes are required", "VALIDATION_ERROR")
         for code, amount in asked.items():
             if code not in line_taxes:
-                raise self._fail(400, f"{what}: tax {code} is not on line {line['order_line_id']}",
+                raise MiraklError(400, f"{what}: tax {code} is not on line {line['order_line_id']}",
                                  "VALIDATION_ERROR")
             if amount < 0 or amount + used.get(code, 0.0) > line_taxes[code] + _CENT:
-                raise self._fail(400, f"{what}: tax {code} exceeds what line {line['order_line_id']} allows",
+                raise MiraklError(400, f"{what}: tax {code} exceeds what line {line['order_line_id']} allows",
                                  "AMOUNT_TOO_HIGH")
 
     @staticmethod
@@ -180,10 +160,10 @@ class AftersaleMixin(ReturnsMixin):
         return used
 
     def _touch(self, record: dict[str, Any], line: dict[str, Any] | None, at: float) -> None:
-        record["order"]["last_updated_date"] = self._iso(at)
+        record["order"]["last_updated_date"] = iso(at)
         record["updated_ts"] = at
         if line is not None:
-            line["last_updated_date"] = self._iso(at)
+            line["last_updated_date"] = iso(at)
 
     # -- OR30 / OR29 -------------------------------------------------------------------------------
     def cancel_lines(self, req: Request) -> Response:
@@ -192,25 +172,25 @@ class AftersaleMixin(ReturnsMixin):
             self.settle()
             items = payload["cancelations"]
             if not items:
-                raise self._fail(400, "cancelations must not be empty", "VALIDATION_ERROR")
+                raise MiraklError(400, "cancelations must not be empty", "VALIDATION_ERROR")
             planned: list[tuple[dict, dict, dict]] = []
             seen: dict[str, dict[str, float]] = {}
             for item in items:
                 record, line = self._line(item["order_line_id"])
                 if line["order_line_state"] != "SHIPPING":
                     # (unconfirmed) lines can be canceled while the order awaits shipment only.
-                    raise self._fail(400, f"Order line {line['order_line_id']} is in state "
+                    raise MiraklError(400, f"Order line {line['order_line_id']} is in state "
                                           f"{line['order_line_state']} and cannot be canceled", "ORDER_INVALID_STATE")
                 self._reason(item["reason_code"], "CANCELATION")
                 used = seen.setdefault(line["order_line_id"], self.line_used(line))
                 quantity = int(item["quantity"])
                 if quantity < 1 or used["canceled_quantity"] + quantity > int(line["quantity"]):
-                    raise self._fail(400, f"Cannot cancel {quantity} unit(s) of line {line['order_line_id']}",
+                    raise MiraklError(400, f"Cannot cancel {quantity} unit(s) of line {line['order_line_id']}",
                                      "QUANTITY_TOO_HIGH")
                 amount, shipping = float(item["amount"]), float(item["shipping_amount"])
                 if amount < 0 or used["amount"] + amount > float(line["price"]) + _CENT or shipping < 0 \
                         or used["shipping"] + shipping > float(line["shipping_price"] or 0) + _CENT:
-                    raise self._fail(400, f"Amount exceeds what line {line['order_line_id']} allows",
+                    raise MiraklError(400, f"Amount exceeds what line {line['order_line_id']} allows",
                                      "AMOUNT_TOO_HIGH")
                 taxes = self._taxes_in(item.get("taxes"))
                 self._check_taxes(line, taxes, used["taxes"], "Cancelation")
@@ -237,17 +217,17 @@ class AftersaleMixin(ReturnsMixin):
             return json_response(200, {"cancelations": created, "order_tax_mode": "TAX_EXCLUDED"})
 
     def _cancelation(self, line: dict[str, Any], item: dict[str, Any], now: float) -> dict[str, Any]:
-        amount = _money(float(item["amount"]))
-        commission = _money(amount * 0.08)
+        amount = money(float(item["amount"]))
+        commission = money(amount * 0.08)
         return {
-            "id": self._next_id(), "amount": amount, "shipping_amount": _money(float(item["shipping_amount"])),
+            "id": self._next_id(), "amount": amount, "shipping_amount": money(float(item["shipping_amount"])),
             "quantity": int(item["quantity"]), "reason_code": item["reason_code"],
-            "created_date": self._iso(now, millis=True),
-            "taxes": [{"amount": _money(v), "code": c} for c, v in self._taxes_in(item.get("taxes")).items()],
+            "created_date": iso(now, millis=True),
+            "taxes": [{"amount": money(v), "code": c} for c, v in self._taxes_in(item.get("taxes")).items()],
             "shipping_taxes": [],
-            "commission_amount": commission, "commission_taxes": [{"amount": _money(commission * 0.13),
+            "commission_amount": commission, "commission_taxes": [{"amount": money(commission * 0.13),
                                                                    "code": "HST", "rate": 13.0}],
-            "commission_total_amount": _money(commission * 1.13),
+            "commission_total_amount": money(commission * 1.13),
         }
 
     def _after_cancelation(self, record: dict[str, Any], line: dict[str, Any], reason: str, now: float) -> None:
@@ -274,10 +254,10 @@ class AftersaleMixin(ReturnsMixin):
             used = self.line_used(line)
             left = int(line["quantity"]) - used["canceled_quantity"]
             if left > 0:
-                taxes = [{"code": t["code"], "amount": _money(float(t["amount"]) - used["taxes"].get(t["code"], 0.0))}
+                taxes = [{"code": t["code"], "amount": money(float(t["amount"]) - used["taxes"].get(t["code"], 0.0))}
                          for t in line.get("taxes") or []]
-                item = {"amount": _money(float(line["price"]) - used["amount"]),
-                        "shipping_amount": _money(float(line["shipping_price"] or 0) - used["shipping"]),
+                item = {"amount": money(float(line["price"]) - used["amount"]),
+                        "shipping_amount": money(float(line["shipping_price"] or 0) - used["shipping"]),
                         "quantity": left, "reason_code": "SHOP_CANCELED", "taxes": taxes}
                 line["cancelations"].append(self._cancelation(line, item, now))
             line["order_line_state"] = "CANCELED"
@@ -297,22 +277,22 @@ class AftersaleMixin(ReturnsMixin):
             self.settle()
             items = payload["refunds"]
             if not items:
-                raise self._fail(400, "refunds must not be empty", "VALIDATION_ERROR")
+                raise MiraklError(400, "refunds must not be empty", "VALIDATION_ERROR")
             planned: list[tuple[dict, dict, dict]] = []
             seen: dict[str, dict[str, Any]] = {}
             for item in items:
                 record, line = self._line(item["order_line_id"])
                 if not line["can_refund"] and not line["refunds"]:
-                    raise self._fail(400, f"Order line {line['order_line_id']} is in state "
+                    raise MiraklError(400, f"Order line {line['order_line_id']} is in state "
                                           f"{line['order_line_state']} and cannot be refunded", "ORDER_INVALID_STATE")
                 self._reason(item["reason_code"], "REFUND")
                 used = seen.setdefault(line["order_line_id"], self.line_used(line))
                 amount, shipping = float(item["amount"]), float(item["shipping_amount"])
                 if amount < 0 or shipping < 0 or (amount == 0 and shipping == 0):
-                    raise self._fail(400, "amount and shipping_amount must be >= 0, not both 0", "VALIDATION_ERROR")
+                    raise MiraklError(400, "amount and shipping_amount must be >= 0, not both 0", "VALIDATION_ERROR")
                 if used["amount"] + amount > float(line["price"]) + _CENT \
                         or used["shipping"] + shipping > float(line["shipping_price"] or 0) + _CENT:
-                    raise self._fail(400, f"Refund exceeds what line {line['order_line_id']} allows",
+                    raise MiraklError(400, f"Refund exceeds what line {line['order_line_id']} allows",
                                      "AMOUNT_TOO_HIGH")
                 taxes = self._taxes_in(item.get("taxes"))
                 self._check_taxes(line, taxes, used["taxes"], "Refund")
@@ -339,19 +319,19 @@ class AftersaleMixin(ReturnsMixin):
         self, record: dict[str, Any], line: dict[str, Any], item: dict[str, Any], now: float, group: str | None = None
     ) -> dict[str, Any]:
         """Record a refund on a line (OR28, or the operator's own for an in-store return)."""
-        amount = _money(float(item["amount"]))
-        commission = _money(amount * 0.08)
+        amount = money(float(item["amount"]))
+        commission = money(amount * 0.08)
         state = "REFUNDED" if self.refund_delay <= 0 else "WAITING_REFUND"
         refund = {
             "id": self._next_id(), "order_refund_id": group or self._next_id(),
-            "amount": amount, "shipping_amount": _money(float(item.get("shipping_amount") or 0)),
+            "amount": amount, "shipping_amount": money(float(item.get("shipping_amount") or 0)),
             "quantity": int(item.get("quantity") or 0), "reason_code": item["reason_code"],
-            "created_date": self._iso(now, millis=True), "refund_state": state, "state": state,
-            "taxes": [{"amount": _money(v), "code": c} for c, v in self._taxes_in(item.get("taxes")).items()],
+            "created_date": iso(now, millis=True), "refund_state": state, "state": state,
+            "taxes": [{"amount": money(v), "code": c} for c, v in self._taxes_in(item.get("taxes")).items()],
             "shipping_taxes": [],
-            "commission_amount": commission, "commission_tax_amount": _money(commission * 0.13),
-            "commission_taxes": [{"amount": _money(commission * 0.13), "code": "HST", "rate": 13.0}],
-            "commission_total_amount": _money(commission * 1.13),
+            "commission_amount": commission, "commission_tax_amount": money(commission * 0.13),
+            "commission_taxes": [{"amount": money(commission * 0.13), "code": "HST", "rate": 13.0}],
+            "commission_total_amount": money(commission * 1.13),
             "transaction_date": None, "transaction_number": None,
         }
         line["refunds"].append(refund)
@@ -376,9 +356,9 @@ class AftersaleMixin(ReturnsMixin):
             record = self._record(order_id)
             line = next((ln for ln in record["order"]["order_lines"] if ln["order_line_id"] == line_id), None)
             if line is None:
-                raise self._fail(404, f"Order line {line_id} not found on order {order_id}", "ORDER_LINE_NOT_FOUND")
+                raise MiraklError(404, f"Order line {line_id} not found on order {order_id}", "ORDER_LINE_NOT_FOUND")
             if line["order_line_state"] != "INCIDENT_OPEN":
-                raise self._fail(400, f"Order line {line_id} has no open incident", "ORDER_LINE_INVALID_STATE")
+                raise MiraklError(400, f"Order line {line_id} has no open incident", "ORDER_LINE_INVALID_STATE")
             self._reason(payload["reason_code"], "INCIDENT_CLOSE")
             incident = record.setdefault("incidents", {}).get(line_id) or {}
             now = self.now()
@@ -412,12 +392,12 @@ class AftersaleMixin(ReturnsMixin):
         customer = order["customer"]
         self._append_message(thread, {
             "id": self._uuid(), "body": f"I opened an incident on order {order['commercial_id']}: {label}.",
-            "date_created": self._iso(at, millis=True),
-            "from": {"type": "CUSTOMER_USER", "display_name": f"{customer['firstname']} {customer['lastname'][:1]}."},
+            "date_created": iso(at, millis=True),
+            "from": {"type": "CUSTOMER_USER", "display_name": display_name(customer)},
             "to": [copy.deepcopy(p) for p in thread["authorized_participants"] if p["type"] == "SHOP"],
             "attachments": [],
         }, at)
-        thread["metadata"]["shop_reply_needed_since"] = self._iso(at, millis=True)
+        thread["metadata"]["shop_reply_needed_since"] = iso(at, millis=True)
         return line
 
     # -- RE01 / RE02 ---------------------------------------------------------------------------------
@@ -427,7 +407,7 @@ class AftersaleMixin(ReturnsMixin):
     def list_reasons_by_type(self, req: Request, reason_type: str) -> Response:
         kind = reason_type.upper()
         if kind not in {r["type"] for r in REASONS} | {"MESSAGING", "ORDER_MESSAGING"}:
-            raise self._fail(400, f"Invalid reason type {reason_type}", "VALIDATION_ERROR")
+            raise MiraklError(400, f"Invalid reason type {reason_type}", "VALIDATION_ERROR")
         items = [{"code": r["code"], "label": r["label"]} for r in REASONS if r["type"] == kind and r["is_shop_right"]]
         return json_response(200, {"reasons": items, "total_count": len(items)})
 
@@ -439,13 +419,13 @@ class AftersaleMixin(ReturnsMixin):
                     due = (record.get("refund_due") or {}).get(refund["id"])
                     if refund["refund_state"] != REFUND_STATES_DONE and due is not None and due <= now:
                         refund["refund_state"] = refund["state"] = REFUND_STATES_DONE
-                        refund["transaction_date"] = self._iso(due)
+                        refund["transaction_date"] = iso(due)
             if record["order"]["order_state"] != "SHIPPED":
                 continue
             shipped = record.get("shipped_ts")
             if shipped is None:
                 dates = [ln["shipped_date"] for ln in record["order"]["order_lines"] if ln.get("shipped_date")]
-                shipped = record["shipped_ts"] = self._parse_iso(dates[0]) if dates else now
+                shipped = record["shipped_ts"] = parse_iso(dates[0]) if dates else now
             if not record.get("incident_drawn") and self.incident_rate > 0 and shipped + self.incident_delay <= now:
                 record["incident_drawn"] = True
                 draw = random.Random(f"incident:{self.seed}:{record['order']['order_id']}")
@@ -499,13 +479,20 @@ class AftersaleMixin(ReturnsMixin):
             return json_response(200, {"order_line_id": line["order_line_id"], "state": line["order_line_state"]})
         return None
 
-    def aftersale_snapshot(self) -> dict[str, Any]:
-        version, internal, gauss = self._aftersale_ids.getstate()
-        return {"returns": self.returns, "aftersale_ids": [version, list(internal), gauss]}
+    def _settle_at(self, now: float) -> None:
+        super()._settle_at(now)
+        self.settle_aftersale(now)
 
-    def aftersale_restore(self, data: dict[str, Any]) -> None:
+    def forget_all(self) -> None:
+        super().forget_all()
+        self.returns.clear()
+
+    def _snapshot_data(self) -> dict[str, Any]:
+        return {**super()._snapshot_data(), "returns": self.returns,
+                "aftersale_ids": random_state(self._aftersale_ids)}
+
+    def _restore_data(self, data: dict[str, Any]) -> None:
+        super()._restore_data(data)
         self.returns = data.get("returns") or {}
         if data.get("aftersale_ids"):
-            version, internal, gauss = data["aftersale_ids"]
-            self._aftersale_ids.setstate((version, tuple(internal), gauss))
-
+            set_random_state(self._aftersale_ids, data["aftersale_ids"])
