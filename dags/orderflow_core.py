@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from airflow.sdk import DAG, TaskGroup, TriggerRule
 
@@ -18,6 +19,11 @@ from orderflow.operators.auto_reply import AutoReplyOperator
 from orderflow.operators.inbox_sync import SyncMessagesOperator
 from orderflow.operators.returns import SettleMoneyOperator, SyncReturnsOperator
 from orderflow.settings import Settings
+
+if TYPE_CHECKING:
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    from orderflow.operators.base import OrderStepOperator
 
 # Environment only: a parse must not read Airflow Variables (a metadata-DB round trip per parse).
 settings = Settings.from_environment()
@@ -68,7 +74,7 @@ default_args = {
 }
 
 
-def order_step(operator: type, task_id: str) -> object:
+def order_step(operator: type[OrderStepOperator], task_id: str) -> OrderStepOperator | MappedOperator:
     """One order step: a task, or with ``ORDERFLOW_SHARDS`` > 1 one mapped task instance per shard,
     each claiming only its shard's orders (all_done: see below)."""
     if settings.shards <= 1:
