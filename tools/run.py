@@ -28,7 +28,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 from tools import cluster, pg
@@ -165,24 +164,6 @@ def run_step(args: list[str], env: dict[str, str], what: str) -> None:
         raise SystemExit(f"[orderflow] failed: {what}")
 
 
-def start(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    LOGS.mkdir(parents=True, exist_ok=True)
-    out = open(LOGS / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
-    # Own process group: Ctrl-C in the terminal reaches us, and we stop each child's whole tree.
-    return subprocess.Popen(args, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def wait_for(url: str, seconds: float, what: str) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - our own localhost URL
-                return
-        except Exception:
-            time.sleep(0.5)
-    raise SystemExit(f"[orderflow] {what} did not come up at {url}; see {LOGS}")
-
-
 def unpause_when_parsed(airflow: str, env: dict[str, str]) -> None:
     """Unpause orderflow_core once the dag-processor has stored it, then start a first run."""
     for _ in range(60):
@@ -234,47 +215,40 @@ def main() -> int:
             new_users.append((username, "+".join(roles), password))
     save_secrets(keys)
 
-    children: list[tuple[str, subprocess.Popen]] = []
-    celery: cluster.Cluster | None = None
+    # One way to start the stack (tools/cluster.py, as tests/cluster does): every process in its own
+    # session, logs in .state/logs/<name>.log, stopped by process group.
+    stack = cluster.Cluster(env=env, logs=LOGS, airflow=airflow)
     if EXECUTOR == "celery":
         # Same topology as tests/cluster: a private Redis, then one worker once the components run.
-        celery = cluster.Cluster(env=env, logs=LOGS, airflow=airflow)
-        celery.use_celery(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])  # updates env for every component
-        log(f"CeleryExecutor: private redis-server on 127.0.0.1:{celery.redis_port}")
+        stack.use_celery(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])  # updates env for every component
+        log(f"CeleryExecutor: private redis-server on 127.0.0.1:{stack.redis_port}")
     elif EXECUTOR not in ("local", "localexecutor"):
         raise SystemExit(f"[orderflow] ORDERFLOW_EXECUTOR must be local or celery, not {EXECUTOR!r}")
     if USE_SANDBOX:
         run_step([py, "-m", "sandbox", "seed-catalog"], env, "loading the demo catalog into products")
-        children.append(("sandbox", start("sandbox", sandbox_command(py), env)))
-    for component in ("api-server", "scheduler", "dag-processor", "triggerer"):
-        args = [airflow, component]
-        if component == "api-server":
-            args += ["--port", str(AIRFLOW_PORT), "--host", "127.0.0.1"]
-        children.append((component, start(component, args, env)))
-    if celery is not None:
-        worker = celery.start_worker("worker1")
-        children.append(("worker1", worker.popen))
+        stack.spawn("sandbox", sandbox_command(py))
+    stack.start_components(AIRFLOW_PORT, triggerer=True)
+    if EXECUTOR == "celery":
+        stack.start_worker("worker1")
 
-    def stop(*_: object) -> None:
+    def shut_down() -> None:
         log("stopping ...")
-        for _name, child in reversed(children):
-            if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
-        for _name, child in children:
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-        if celery is not None:
-            celery.stop()  # redis (the worker is stopped above with the others)
+        stack.stop(timeout=20)
         if server.origin == "private":
             pg.stop_private_server()
         log("stopped")
+
+    def stop(*_: object) -> None:
+        shut_down()
         raise SystemExit(0)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    wait_for(f"http://127.0.0.1:{AIRFLOW_PORT}/api/v2/monitor/health", 120, "the Airflow api-server")
+    try:
+        stack.wait_for_http(f"http://127.0.0.1:{AIRFLOW_PORT}/api/v2/monitor/health", 120, "the Airflow api-server")
+    except RuntimeError as exc:  # it did not come up, or a component died first: stop what was started
+        shut_down()
+        raise SystemExit(f"[orderflow] {exc}") from None
 
     if USE_SANDBOX:
         # Deployments start paused (tools/airflow_settings.py); the sandbox demo is the one place
@@ -294,9 +268,9 @@ def main() -> int:
         log(f"Sandbox Canada Post http://127.0.0.1:{CANADAPOST_PORT}/__admin/state")
     log(f"logs in {LOGS}; Ctrl-C stops everything")
     while True:
-        for name, child in children:
-            if child.poll() is not None:
-                log(f"{name} exited with {child.returncode}; see {LOGS / (name + '.log')}")
+        for process in stack.processes:
+            if not process.alive():
+                log(f"{process.name} exited with {process.popen.returncode}; see {process.log}")
                 stop()
         time.sleep(2)
 

@@ -8,7 +8,6 @@ history row, and the task fails with a message naming the Connection to fix.
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
@@ -18,6 +17,7 @@ from orderflow.hooks.canadapost import CanadaPostHook
 from orderflow.operators import AcceptOrdersOperator, BuyLabelsOperator, IngestOrdersOperator
 from orderflow.operators.errors import ConfigurationError
 from tests.operators._helpers import Env, connect, run
+from tools.cluster import free_port
 
 
 def _accepted_orders(env: Env, n: int = 3) -> list[str]:
@@ -32,11 +32,6 @@ def _accepted_orders(env: Env, n: int = 3) -> list[str]:
 def _history_lengths(env: Env, ids: list[str]) -> dict[str, int]:
     return {i: len(env.store.history(i)) for i in ids}
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_a_token_endpoint_404_fails_the_task_and_no_order(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -80,7 +75,7 @@ def test_an_unreachable_mirakl_host_fails_the_task_and_no_order(env: Env, monkey
     from os import environ
 
     mirakl = json.loads(environ["AIRFLOW_CONN_MIRAKL_DEFAULT"])
-    mirakl["host"] = f"http://127.0.0.1:{_free_port()}"  # nothing listens: connection refused
+    mirakl["host"] = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
     mirakl["extra"]["timeout"] = 2
     monkeypatch.setenv("AIRFLOW_CONN_MIRAKL_DEFAULT", json.dumps(mirakl))
     RateLimiter.reset_all()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,6 +24,7 @@ import requests
 from sandbox.testing import SandboxHandle, running_sandbox
 from tests.packaging.conftest import REPO_ROOT, InstalledOrderflow
 from tools import pg
+from tools.cluster import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -40,11 +40,6 @@ SENDER = {
     "sender_city": "Ottawa", "sender_province": "ON", "sender_postal_code": "K1P 5N2",
 }
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _ensure_chromium() -> None:
@@ -91,7 +86,7 @@ def airflow_env(installed_orderflow: InstalledOrderflow, pg_server: pg.Server) -
 @pytest.fixture(scope="module")
 def api_server(installed_orderflow: InstalledOrderflow, airflow_env: dict[str, str]) -> Iterator[str]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**installed_orderflow.env, **airflow_env, "AIRFLOW__API__BASE_URL": base}
     log_path = ARTIFACTS / "wheel-api-server.log"

@@ -7,16 +7,11 @@ import socket
 import psycopg2
 
 from tools import pg
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tools.cluster import free_port
 
 
 def test_private_server_starts_serves_restarts_and_stops(tmp_path):
-    port = _free_port()
+    port = free_port()
     server = pg.private_server(tmp_path, port)
     try:
         assert server.origin == "private" and server.port == port

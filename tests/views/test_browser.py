@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ import requests
 
 from sandbox.catalog import PRODUCTS_BY_SKU
 from tests.views.conftest import PASSWORD, sync_sandbox_thread
+from tools.cluster import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -37,11 +37,6 @@ DESKTOP = {"width": 1280, "height": 800}
 TABLET = {"width": 800, "height": 1280}
 CANARY = "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\">"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _ensure_chromium() -> None:
@@ -58,7 +53,7 @@ def _ensure_chromium() -> None:
 def api_server(staff_users, views_db_url, views_store, sandbox) -> Iterator[str]:
     """`airflow api-server` on an ephemeral port, with this session's Airflow DB and our order DB."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
