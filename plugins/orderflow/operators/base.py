@@ -258,6 +258,18 @@ class MiraklOrderStepOperator(OrderStepOperator):
             self.log.warning("OR11 look-up of %d order(s) failed (%s): %s", len(order_ids), kind, exc)
             return None
 
+    def returned(
+        self, batch: Sequence[str], remote: Mapping[str, dict[str, Any]]
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``(order_id, Best Buy's copy)`` of each order of the batch OR11 returned; one it did not
+        return stays in its input state (transient)."""
+        for order_id in batch:
+            payload = remote.get(order_id)
+            if payload is None:
+                self.result.record_transient(order_id, "not returned by OR11")
+                continue
+            yield order_id, payload
+
     def mirakl_hook(self) -> MiraklHook:
         from orderflow.hooks.mirakl import MiraklHook
 

@@ -109,11 +109,7 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
         products = self.store.products_for_skus(skus) if skus else {}
 
         to_ship: list[str] = []
-        for order_id in batch:
-            payload = remote.get(order_id)
-            if payload is None:
-                self.result.record_transient(order_id, "not returned by OR11")
-                continue
+        for order_id, payload in self.returned(batch, remote):
             state = payload.get("order_state")
             if state in lifecycle.MIRAKL_SHIPPING:
                 to_ship.append(order_id)

@@ -57,11 +57,7 @@ class PushTrackingOperator(MiraklOrderStepOperator):
         shipments = self.store.shipments_for_orders(batch)
         inp = self.input_status
         work: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
-        for order_id in batch:
-            payload = remote.get(order_id)
-            if payload is None:
-                self.result.record_transient(order_id, "not returned by OR11")
-                continue
+        for order_id, payload in self.returned(batch, remote):
             state = payload.get("order_state")
             stored = [s for s in shipments.get(order_id, []) if s["status"] in lifecycle.PRINTABLE]
             shipment = stored[-1] if stored else None
