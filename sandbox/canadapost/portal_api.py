@@ -34,10 +34,10 @@ from urllib.parse import parse_qs
 from lxml import etree
 
 from sandbox.canadapost import render
-from sandbox.canadapost.api import Codec, Filters, Operations, accepted_types, parse_date
+from sandbox.canadapost.api import Filters, Operations, accepted_types, parse_date
 from sandbox.canadapost.jsonxml import JsonDocument, JsonMappingError, xml_to_json
+from sandbox.canadapost.routes import ARTIFACT, CUST, MOBO, RouteSpec, contract_routes, path, with_filters
 from sandbox.canadapost.wire import CODE_SERVER, MT_JSON, CPError, Message, media_type_of, violations
-from sandbox.canadapost.xml_api import CUST, ID, MID, MOBO, RouteSpec, _p
 from sandbox.core import Request, Response, json_response
 
 TOKEN_PATH = "/cpc-api-native-oauth-provider/oauth2/token"
@@ -180,46 +180,19 @@ def portal_routes(ops: Operations, service_token: object) -> list[RouteSpec]:
     """Routes relative to the portal prefix; same endpoint names and rate groups as the XML ones,
     so one fault setting (e.g. commit-then-drop on ``create_shipment``) covers both transports."""
     base = rf"/shipping/v1/{CUST}/{MOBO}"
-    shipments = rf"{base}/shipments"
-    manifests = rf"{base}/manifests"
-
-    def search(codec: Codec, req: Request, **params: str) -> Response:
-        try:
-            filters = _filters(req)
-        except CPError as err:
-            return codec.fail(err, MT_JSON)
-        return ops.get_shipments(codec, req, filters=filters, **params)
-
-    def list_manifests(codec: Codec, req: Request, **params: str) -> Response:
-        return ops.get_manifests(codec, req, start=req.param("start") or "", end=req.param("end") or "", **params)
-
     return [
-        RouteSpec("POST", _p(re.escape(TOKEN_PATH)), "oauth_token", None, service_token),  # type: ignore[arg-type]
-        RouteSpec("POST", _p(shipments), "create_shipment", "A", ops.create_shipment),
-        RouteSpec("GET", _p(shipments), "get_shipments", "C", search),
-        RouteSpec("GET", _p(rf"{shipments}/{ID}"), "get_shipment", "A", ops.get_shipment),
-        RouteSpec("DELETE", _p(rf"{shipments}/{ID}"), "void_shipment", "B", ops.void_shipment),
-        RouteSpec("GET", _p(rf"{shipments}/{ID}/details"), "get_shipment_details", "A", ops.get_shipment_details),
-        RouteSpec("GET", _p(rf"{shipments}/{ID}/price"), "get_shipment_price", "A", ops.get_shipment_price),
-        RouteSpec("POST", _p(rf"{shipments}/{ID}/refund"), "refund_shipment", "B", ops.refund_shipment),
-        RouteSpec("GET", _p(rf"{base}/groups"), "get_groups", "C", ops.get_groups),
-        RouteSpec("POST", _p(manifests), "transmit_shipments", "C", ops.transmit_shipments),
-        RouteSpec("GET", _p(manifests), "get_manifests", "C", list_manifests),
-        RouteSpec("GET", _p(rf"{manifests}/{MID}"), "get_manifest", "C", ops.get_manifest),
-        RouteSpec("GET", _p(rf"{manifests}/{MID}/details"), "get_manifest_details", "C", ops.get_manifest_details),
-        RouteSpec(
-            "GET", _p(rf"{manifests}/{MID}/shipments"), "get_manifest_shipments", "C", ops.get_manifest_shipments
+        RouteSpec("POST", path(re.escape(TOKEN_PATH)), "oauth_token", None, service_token),  # type: ignore[arg-type]
+        *contract_routes(
+            ops,
+            shipments=rf"{base}/shipments",
+            groups=rf"{base}/groups",
+            manifests=rf"{base}/manifests",
+            search=with_filters(ops.get_shipments, _filters, MT_JSON),
         ),
+        RouteSpec("GET", path(rf"/shipping/v1/artifacts/{ARTIFACT}"), "get_artifact", "A", ops.get_artifact),
         RouteSpec(
             "GET",
-            _p(r"/shipping/v1/artifacts/(?P<key>[0-9a-f]{1,32})/(?P<artifact_id>\d{1,20})/(?P<index>\d{1,3})"),
-            "get_artifact",
-            "A",
-            ops.get_artifact,
-        ),
-        RouteSpec(
-            "GET",
-            _p(r"/tracking/v1/pins/(?P<pin>[0-9A-Za-z]{1,20})/summaries"),
+            path(r"/tracking/v1/pins/(?P<pin>[0-9A-Za-z]{1,20})/summaries"),
             "track_summary",
             "E",
             ops.track_summary,

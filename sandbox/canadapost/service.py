@@ -34,8 +34,9 @@ from sandbox.canadapost.portal_api import (
     portal_routes,
     unauthorized,
 )
+from sandbox.canadapost.routes import RouteSpec
 from sandbox.canadapost.wire import CODE_SERVER, MT_SHIPMENT, CPError, Message, messages_xml
-from sandbox.canadapost.xml_api import RouteSpec, XmlCodec, xml_routes
+from sandbox.canadapost.xml_api import XmlCodec, xml_routes
 from sandbox.core import Request, Response, Route, json_response
 
 DEFAULT_LIMITS: dict[str, float] = {"A": 646, "B": 468, "C": 730, "D": 840, "E": 20}

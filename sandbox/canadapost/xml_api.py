@@ -7,16 +7,14 @@ client code's status list; the gateway's exact wording is unconfirmed.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from lxml import etree
 
 from sandbox.canadapost import render
-from sandbox.canadapost.api import Codec, Filters, Operations, accepted_types, parse_date, parse_eastern_minute
+from sandbox.canadapost.api import Filters, Operations, accepted_types, parse_date, parse_eastern_minute
+from sandbox.canadapost.routes import ARTIFACT, CUST, ID, MOBO, RouteSpec, contract_routes, path, with_filters
 from sandbox.canadapost.wire import (
     CODE_SERVER,
+    MT_SHIPMENT,
     CPError,
     Message,
     media_type_of,
@@ -65,25 +63,6 @@ class XmlCodec:
         return Response(err.status, messages_xml(err.messages), {"Content-Type": media_type, **err.headers})
 
 
-@dataclass(frozen=True)
-class RouteSpec:
-    method: str
-    pattern: re.Pattern[str]
-    endpoint: str
-    rate_group: str | None
-    call: Callable[..., Response]  # (codec, req, **path params) -> Response
-
-
-CUST = r"(?P<mailed_by>\d{1,10})"
-MOBO = r"(?P<mobo>\d{1,10})"
-ID = r"(?P<shipment_id>[0-9A-Za-z]{1,32})"
-MID = r"(?P<manifest_id>[0-9A-Za-z]{1,32})"
-
-
-def _p(path: str) -> re.Pattern[str]:
-    return re.compile("^" + path + "$")
-
-
 def _shipment_filters(req: Request) -> Filters:
     date = req.param("date")
     no_manifest = (req.param("noManifest") or "").lower() == "true"
@@ -107,53 +86,26 @@ def _nc_filters(req: Request) -> Filters:
     return Filters(pin=req.param("trackingPIN"), window=window)
 
 
-def _with_filters(op: Callable[..., Response], parse: Callable[[Request], Filters]) -> Callable[..., Response]:
-    def call(codec: Codec, req: Request, **params: str) -> Response:
-        try:
-            filters = parse(req)
-        except CPError as err:
-            return codec.fail(err, "application/vnd.cpc.shipment-v8+xml")
-        return op(codec, req, filters=filters, **params)
-
-    return call
-
-
 def xml_routes(ops: Operations) -> list[RouteSpec]:
     """Endpoint names follow Canada Post's service names; rate groups are the documented A-E."""
-    shipment = rf"/rs/{CUST}/{MOBO}/shipment"
-    manifest = rf"/rs/{CUST}/{MOBO}/manifest"
     nc = rf"/rs/{CUST}/ncshipment"
-
-    def manifests_call(codec: Codec, req: Request, **params: str) -> Response:
-        return ops.get_manifests(codec, req, start=req.param("start") or "", end=req.param("end") or "", **params)
-
     return [
-        RouteSpec("POST", _p(shipment), "create_shipment", "A", ops.create_shipment),
-        RouteSpec("GET", _p(shipment), "get_shipments", "C", _with_filters(ops.get_shipments, _shipment_filters)),
-        RouteSpec("GET", _p(rf"{shipment}/{ID}"), "get_shipment", "A", ops.get_shipment),
-        RouteSpec("DELETE", _p(rf"{shipment}/{ID}"), "void_shipment", "B", ops.void_shipment),
-        RouteSpec("GET", _p(rf"{shipment}/{ID}/details"), "get_shipment_details", "A", ops.get_shipment_details),
-        RouteSpec("GET", _p(rf"{shipment}/{ID}/price"), "get_shipment_price", "A", ops.get_shipment_price),
-        RouteSpec("POST", _p(rf"{shipment}/{ID}/refund"), "refund_shipment", "B", ops.refund_shipment),
-        RouteSpec("GET", _p(rf"/rs/{CUST}/{MOBO}/group"), "get_groups", "C", ops.get_groups),
-        RouteSpec("POST", _p(manifest), "transmit_shipments", "C", ops.transmit_shipments),
-        RouteSpec("GET", _p(manifest), "get_manifests", "C", manifests_call),
-        RouteSpec("GET", _p(rf"{manifest}/{MID}"), "get_manifest", "C", ops.get_manifest),
-        RouteSpec("GET", _p(rf"{manifest}/{MID}/details"), "get_manifest_details", "C", ops.get_manifest_details),
-        RouteSpec("GET", _p(rf"{manifest}/{MID}/shipments"), "get_manifest_shipments", "C", ops.get_manifest_shipments),
-        RouteSpec(
-            "GET",
-            _p(r"/rs/artifact/(?P<key>[0-9a-f]{1,32})/(?P<artifact_id>\d{1,20})/(?P<index>\d{1,3})"),
-            "get_artifact",
-            "A",
-            ops.get_artifact,
+        *contract_routes(
+            ops,
+            shipments=rf"/rs/{CUST}/{MOBO}/shipment",
+            groups=rf"/rs/{CUST}/{MOBO}/group",
+            manifests=rf"/rs/{CUST}/{MOBO}/manifest",
+            search=with_filters(ops.get_shipments, _shipment_filters, MT_SHIPMENT),
         ),
-        RouteSpec("POST", _p(nc), "create_nc_shipment", "A", ops.create_nc_shipment),
-        RouteSpec("GET", _p(nc), "get_nc_shipments", "C", _with_filters(ops.get_nc_shipments, _nc_filters)),
-        RouteSpec("GET", _p(rf"{nc}/{ID}"), "get_nc_shipment", "A", ops.get_nc_shipment),
-        RouteSpec("GET", _p(rf"{nc}/{ID}/details"), "get_nc_shipment_details", "A", ops.get_nc_shipment_details),
-        RouteSpec("POST", _p(rf"{nc}/{ID}/refund"), "refund_nc_shipment", "B", ops.refund_nc_shipment),
+        RouteSpec("GET", path(rf"/rs/artifact/{ARTIFACT}"), "get_artifact", "A", ops.get_artifact),
+        RouteSpec("POST", path(nc), "create_nc_shipment", "A", ops.create_nc_shipment),
         RouteSpec(
-            "GET", _p(r"/vis/track/pin/(?P<pin>[0-9A-Za-z]{1,20})/summary"), "track_summary", "E", ops.track_summary
+            "GET", path(nc), "get_nc_shipments", "C", with_filters(ops.get_nc_shipments, _nc_filters, MT_SHIPMENT)
+        ),
+        RouteSpec("GET", path(rf"{nc}/{ID}"), "get_nc_shipment", "A", ops.get_nc_shipment),
+        RouteSpec("GET", path(rf"{nc}/{ID}/details"), "get_nc_shipment_details", "A", ops.get_nc_shipment_details),
+        RouteSpec("POST", path(rf"{nc}/{ID}/refund"), "refund_nc_shipment", "B", ops.refund_nc_shipment),
+        RouteSpec(
+            "GET", path(r"/vis/track/pin/(?P<pin>[0-9A-Za-z]{1,20})/summary"), "track_summary", "E", ops.track_summary
         ),
     ]
