@@ -111,7 +111,7 @@ def test_no_operator_keeps_its_own_copy_of_a_lifecycle_list():
     spelled = re.compile(r"""frozenset\(\s*\{\s*["'](SHIPPING|SHIPPED|CANCELED|WAITING_\w+)["']|"""
                          r"""=\s*\(\s*["'](intent|created|label_stored)["']""")
     for path in (ROOT / "plugins" / "orderflow").rglob("*.py"):
-        if path.name in ("lifecycle.py", "mirakl_api.py", "messaging.py"):  # messaging: reply intents
+        if path.name in ("lifecycle.py", "mirakl_api.py"):
             continue
         assert not spelled.search(path.read_text()), f"{path.relative_to(ROOT)} spells a lifecycle list"
 
@@ -157,3 +157,20 @@ def test_order_event_kinds_equal_the_table_check(db_conn):
                     " WHERE conrelid = 'order_events'::regclass AND contype = 'c'")
         (check,) = [r[0] for r in cur.fetchall()]
     assert set(re.findall(r"'([a-z_]+)'", check)) == {str(e) for e in lc.OrderEvent}
+
+
+def test_auto_reply_statuses_are_the_ledgers():
+    """auto_replies' CHECK (migration 003) holds exactly AutoReplyStatus; the open-rows index
+    (006) and the query that lists them re-work exactly AUTO_REPLY_REWORKABLE."""
+    check = re.search(r"auto_replies.*?status\s+text[^\n]*CHECK \(status IN \(([^)]*)\)\)",
+                      _body(ROOT / "include" / "sql" / "migrations" / "003_messaging.sql"), re.S)
+    assert check is not None
+    assert set(re.findall(r"'([a-z_]+)'", check.group(1))) == {str(s) for s in lc.AutoReplyStatus}
+    index = re.search(r"auto_replies_open_idx .*?WHERE status IN \(([^)]*)\)",
+                      _body(ROOT / "include" / "sql" / "migrations" / "006_messaging_extra.sql"))
+    assert index is not None
+    rework = {str(s) for s in lc.AUTO_REPLY_REWORKABLE}
+    assert set(re.findall(r"'([a-z_]+)'", index.group(1))) == rework
+    query = _body(ROOT / "include" / "sql" / "queries" / "msg_open_auto_replies.sql")
+    listed = set(re.findall(r"status = '([a-z_]+)'", query))
+    assert listed == rework

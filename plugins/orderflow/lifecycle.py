@@ -265,6 +265,19 @@ class MoneyIntentStatus(StrEnum):
 MI = MoneyIntentStatus
 
 
+# -- auto-replies (migration 003): the ledger row is the intent, written before M12 is called -------
+class AutoReplyStatus(StrEnum):
+    INTENT = "intent"  # committed before M12: Best Buy may or may not hold the reply (read back first)
+    SENT = "sent"  # matched to the reply Best Buy holds
+    FAILED = "failed"  # M12 refused it: nothing sent; only the run that failed re-works it
+    SKIPPED = "skipped"  # the message no longer awaits an answer: nothing to send
+
+
+AR = AutoReplyStatus
+# What the auto-reply step re-works: every intent, and its own run's failures.
+AUTO_REPLY_REWORKABLE = frozenset({AR.INTENT, AR.FAILED})
+
+
 # -- order events (migration 022): what happened to an order that is no status change -------------
 class OrderEvent(StrEnum):
     LINES_CANCELED = "lines_canceled"  # a seller cancelation (OR30) settled: who, why, which lines

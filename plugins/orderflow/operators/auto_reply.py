@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from orderflow.lifecycle import AR, AUTO_REPLY_REWORKABLE
 from orderflow.operators.step import StepOperator
 
 if TYPE_CHECKING:
@@ -221,13 +222,13 @@ class AutoReplyOperator(StepOperator):
                         f"auto-reply template {template['name']!r} renders to {len(body)} characters "
                         f"(Mirakl accepts 1..{MAX_REPLY_CHARS})"
                     )
-                row.update(status="intent", body=body)
+                row.update(status=AR.INTENT, body=body)
             else:
-                row.update(status="skipped", error={"reason": reason})
+                row.update(status=AR.SKIPPED, error={"reason": reason})
                 c.skipped[reason] = c.skipped.get(reason, 0) + 1
             ledger_rows.append(row)
         created = store.create_auto_replies(ledger_rows)
-        fresh = {r["customer_message_id"] for r in ledger_rows if r["status"] == "intent"} & created
+        fresh = {r["customer_message_id"] for r in ledger_rows if r["status"] == AR.INTENT} & created
         c.intents_created = len(fresh)
         return fresh
 
@@ -250,13 +251,13 @@ class AutoReplyOperator(StepOperator):
         from orderflow.hooks.mirakl_records import parse_timestamp
 
         run_id, r, key = self.run_id, self.result, str(customer_message_id)
-        with self.store.claim_auto_reply(customer_message_id, statuses=("intent", "failed")) as claim:
+        with self.store.claim_auto_reply(customer_message_id, statuses=tuple(AUTO_REPLY_REWORKABLE)) as claim:
             if claim is None:
                 r.record_waiting(key, "another worker holds it")
                 return
             row = claim.row
             thread_id = row["mirakl_thread_id"]
-            if row["status"] == "failed" and row["run_id"] != run_id:
+            if row["status"] == AR.FAILED and row["run_id"] != run_id:
                 r.record_waiting(key, "another run's failure: a person decides (clear that run)")
                 return
             if customer_message_id not in fresh:
@@ -285,7 +286,7 @@ class AutoReplyOperator(StepOperator):
                     claim.record_skipped("answered_meanwhile", run_id, mirakl_message_id=answer.get("id"))
                     r.record_done(key, "answered_meanwhile")
                     return
-                in_doubt = row["status"] == "intent" and int(row.get("attempts") or 0) > 0
+                in_doubt = row["status"] == AR.INTENT and int(row.get("attempts") or 0) > 0
                 if in_doubt and float(row.get("seconds_since_update") or 0.0) < recheck_seconds:
                     # An attempt in doubt is too recent for "not in the thread" to mean "not sent"
                     # (Best Buy may still be processing it): wait (the row is left as it is, so the

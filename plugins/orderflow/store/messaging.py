@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from orderflow.hooks.mirakl_records import ThreadRecord
+from orderflow.lifecycle import AR
 from orderflow.store.base import Row, StoreBase, jsonb
 
 # Rows per execute_values page / per transaction of sync: big enough to amortise round trips,
@@ -100,7 +101,7 @@ class AutoReplyClaim:
             },
         )
         message = cur.fetchone()
-        self._update("sent", run_id, reply_message_id=message["message_id"], mirakl_message_id=mirakl_message_id)
+        self._update(AR.SENT, run_id, reply_message_id=message["message_id"], mirakl_message_id=mirakl_message_id)
         self._store.run(
             cur, "msg_conversation_answered",
             {"conversation_id": self.row["conversation_id"], "sent_at": message["sent_at"]},
@@ -109,14 +110,14 @@ class AutoReplyClaim:
         return int(message["message_id"])
 
     def record_failed(self, error: Mapping[str, Any], run_id: str | None, *, attempted: bool = True) -> None:
-        self._update("failed", run_id, error=error, attempted=attempted)
+        self._update(AR.FAILED, run_id, error=error, attempted=attempted)
 
     def record_skipped(self, reason: str, run_id: str | None, **details: Any) -> None:
-        self._update("skipped", run_id, error={"reason": reason, **details}, attempted=False)
+        self._update(AR.SKIPPED, run_id, error={"reason": reason, **details}, attempted=False)
 
     def keep_intent(self, error: Mapping[str, Any], run_id: str | None) -> None:
         """A transient failure: the row stays ``intent`` (next attempt reads the thread first)."""
-        self._update("intent", run_id, error=error)
+        self._update(AR.INTENT, run_id, error=error)
 
     def _update(
         self,
@@ -266,7 +267,7 @@ class MessagingMixin(StoreBase):
 
     @contextmanager
     def claim_auto_reply(
-        self, customer_message_id: int, statuses: Sequence[str] = ("intent",)
+        self, customer_message_id: int, statuses: Sequence[str] = (AR.INTENT,)
     ) -> Iterator[AutoReplyClaim | None]:
         """Lock one ledger row (SKIP LOCKED) for the duration of the block; None if another
         worker holds it or its status is no longer one of ``statuses``. Commits on exit."""
