@@ -34,38 +34,70 @@ _TEMPLATE: dict[str, Any] = {}
 
 
 class TaskRss(threading.Thread):
-    """Peak RSS (VmHWM) of every live process whose title is Airflow 3's task-process title."""
+    """Peak RSS (VmHWM) of every live process whose title is Airflow 3's task-process title, and the
+    CPU (user + system) the run's processes use while it is sampled.
 
-    def __init__(self, interval: float = 0.2) -> None:
+    CPU groups: ``task:<task instance id>`` (a task process), ``component`` (any other process in the
+    process group of one of ``roots()``: the scheduler, workers, api-server, ... and their children),
+    and ``postgres`` (server backends whose title names a database containing ``db_marker``). A
+    process that was alive at the first sample counts only what it used after it; one that dies
+    between two samples loses at most ``interval`` of CPU.
+    """
+
+    def __init__(self, interval: float = 0.2, roots: Callable[[], set[int]] | None = None,
+                 db_marker: str | None = None) -> None:
         super().__init__(name="task-rss", daemon=True)
         self.interval = interval
+        self.roots = roots
+        self.db_marker = db_marker
         self.peaks_kib: dict[str, int] = {}  # task instance id -> highest VmHWM seen
         self.pids: dict[str, set[int]] = {}
+        # (pid, start time) -> [group, ticks at first sight (0 if born after the first sample), last ticks]
+        self._cpu: dict[tuple[int, int], list[Any]] = {}
+        self._sampled = False
         self._stop_event = threading.Event()
 
     @staticmethod
     def scan() -> dict[int, tuple[str, int]]:
         """{pid: (task instance id, VmHWM KiB)} of the task processes alive now."""
-        found: dict[int, tuple[str, int]] = {}
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
-                    title = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
-                if not title.startswith(TASK_TITLE):
-                    continue
-                with open(f"/proc/{entry.name}/status", encoding="ascii") as fh:
-                    hwm = next((int(line.split()[1]) for line in fh if line.startswith("VmHWM:")), 0)
-            except (OSError, ValueError):
-                continue  # gone between listing and reading
-            found[int(entry.name)] = (title[len(TASK_TITLE):].split()[0], hwm)
-        return found
+        return {pid: (ti_id, _hwm(pid)) for pid, (title, _) in _processes().items()
+                if (ti_id := _task_id(title)) is not None}
+
+    def _group(self, title: str, pgrp: int, roots: set[int]) -> str | None:
+        ti_id = _task_id(title)
+        if ti_id is not None:
+            return "task:" + ti_id
+        if pgrp in roots:
+            return "component"
+        if self.db_marker and title.startswith("postgres:") and self.db_marker in title + " ":
+            return "postgres"
+        return None
 
     def sample(self) -> None:
-        for pid, (ti_id, hwm) in self.scan().items():
-            self.peaks_kib[ti_id] = max(self.peaks_kib.get(ti_id, 0), hwm)
-            self.pids.setdefault(ti_id, set()).add(pid)
+        roots = self.roots() if self.roots is not None else set()
+        for pid, (title, stat) in _processes().items():
+            ti_id = _task_id(title)
+            if ti_id is not None:
+                self.peaks_kib[ti_id] = max(self.peaks_kib.get(ti_id, 0), _hwm(pid))
+                self.pids.setdefault(ti_id, set()).add(pid)
+            group = self._group(title, stat[0], roots)
+            if group is None:
+                continue
+            key = (pid, stat[2])
+            entry = self._cpu.get(key)
+            if entry is None:
+                self._cpu[key] = [group, stat[1] if not self._sampled else 0, stat[1]]
+            else:
+                entry[2] = max(entry[2], stat[1])
+        self._sampled = True
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """{group: CPU seconds used since the first sample}."""
+        tick = os.sysconf("SC_CLK_TCK")
+        used: dict[str, float] = {}
+        for group, first, last in self._cpu.values():
+            used[group] = used.get(group, 0.0) + (last - first) / tick
+        return used
 
     def run(self) -> None:
         while not self._stop_event.is_set():
@@ -74,7 +106,42 @@ class TaskRss(threading.Thread):
 
     def stop(self) -> None:
         self._stop_event.set()
-        self.join(timeout=5)
+        if self.is_alive():
+            self.join(timeout=5)
+
+
+def _task_id(title: str) -> str | None:
+    """The task instance id in a task process's title; None for other processes (LocalExecutor's
+    own workers are titled ``airflow worker -- LocalExecutor: ...``)."""
+    if not title.startswith(TASK_TITLE):
+        return None
+    words = title[len(TASK_TITLE):].split()
+    return words[0] if words and not words[0].endswith(":") else None
+
+
+def _processes() -> dict[int, tuple[str, tuple[int, int, int]]]:
+    """{pid: (command line, (process group, utime + stime ticks, start time))} of every process."""
+    found: dict[int, tuple[str, tuple[int, int, int]]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
+                title = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()  # the name in (...) may hold spaces
+        except (OSError, IndexError):
+            continue  # gone between listing and reading
+        found[int(entry.name)] = (title, (int(fields[2]), int(fields[11]) + int(fields[12]), int(fields[19])))
+    return found
+
+
+def _hwm(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            return next((int(line.split()[1]) for line in fh if line.startswith("VmHWM:")), 0)
+    except (OSError, ValueError):
+        return 0
 
 
 def _airflow_env(base: dict[str, str], *, home: Path, metadata_db: str, api_port: int, executor: str,
@@ -193,7 +260,7 @@ def scheduled_run(base_env: dict[str, str], *, executor: str, workers: int, tag:
             env = _airflow_env(base_env, home=home, metadata_db=meta, api_port=api_port, executor=executor,
                                parallelism=parallelism)
             cluster = local_cluster.Cluster(env=env, logs=home / "logs", airflow=AIRFLOW)
-            rss = TaskRss()
+            rss = TaskRss(roots=lambda: {p.pid for p in cluster.processes}, db_marker=f"_{os.getpid()} ")
             result: dict[str, Any] = {"executor": executor, "workers": workers, "logs": str(home / "logs")}
             try:
                 t_start = time.time()
@@ -227,6 +294,8 @@ def scheduled_run(base_env: dict[str, str], *, executor: str, workers: int, tag:
 
                 result["state"] = _wait("the run to finish", timeout, finished, cluster)
                 rss.stop()
+                result["cpu_s"] = rss.cpu_seconds()
+                result["cpu_window_s"] = time.time() - result["unpaused_at"]
                 result["abandoned"] = abandoned["yes"]
                 dag_run = _rows(meta, "SELECT run_id, run_type, queued_at, start_date, end_date FROM dag_run "
                                       "WHERE run_id = %s", (run["run_id"],))[0]
@@ -249,7 +318,7 @@ def _ti_row(t: dict[str, Any], rss: TaskRss) -> dict[str, Any]:
     start = t["start_date"].timestamp() if t.get("start_date") else None
     end = t["end_date"].timestamp() if t.get("end_date") else None
     peak = rss.peaks_kib.get(t["id"])
-    return {"task_id": t["task_id"], "map_index": t["map_index"], "try_number": t["try_number"],
+    return {"id": t["id"], "task_id": t["task_id"], "map_index": t["map_index"], "try_number": t["try_number"],
             "state": t["state"], "hostname": t.get("hostname"), "start": start, "end": end,
             "duration_s": (end - start) if start and end else None,
             "queued": t["queued_dttm"].timestamp() if t.get("queued_dttm") else None,

@@ -22,6 +22,7 @@ here: parallelism and worker slots exceed the shard count). The printed note sho
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -52,6 +53,22 @@ def order_span(tis: list[dict[str, Any]]) -> float | None:
     starts = [t["start"] for t in tis if t["start"] and benv.step_of(t["task_id"]) == "ingest"]
     ends = [t["end"] for t in tis if t["end"] and benv.step_of(t["task_id"]) == "tracking"]
     return (max(ends) - min(starts)) if starts and ends else None
+
+
+def cpu_breakdown(result: dict[str, Any]) -> dict[str, float]:
+    """CPU seconds the run used: per order step (its task processes, every try), the Airflow
+    components, PostgreSQL's backends for the run's databases, the sandbox, and their total."""
+    groups = result.get("cpu_s") or {}
+    steps = {f"task:{t['id']}": benv.step_of(t["task_id"]) for t in result["task_instances"] + result["earlier_tries"]
+             if t.get("id")}
+    out: dict[str, float] = {}
+    for group, seconds in groups.items():
+        name = steps.get(group, "other tasks") if group.startswith("task:") else group
+        out[name] = out.get(name, 0.0) + seconds
+    if result.get("sandbox_cpu_s") is not None:
+        out["sandbox"] = float(result["sandbox_cpu_s"])
+    out["total"] = sum(out.values())
+    return out
 
 
 def configurations(shards: tuple[int, ...], executors: tuple[str, ...]) -> list[tuple[str, int]]:
@@ -125,6 +142,17 @@ def report_config(section: Section, mem: dict[str, Any], result: dict[str, Any],
     if span:
         section.add(f"{name}: ratio to the latency bound", round(span / bound, 2), "x", f"<= {BOUND_RATIO_TARGET:g}",
                     note=how)
+    if result.get("cpu_s"):
+        cpu = cpu_breakdown(result)
+        cores = os.cpu_count() or 1
+        section.add(f"{name}: CPU used by the run's processes", round(cpu["total"], 1), "s",
+                    note="; ".join(f"{k} {v:.1f} s" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])
+                                   if k != "total") + f" (over {result.get('cpu_window_s', 0):.0f} s from unpause)")
+        if span:
+            floor = cpu["total"] / cores
+            section.add(f"{name}: span / CPU floor ({cores} cores)", round(span / floor, 2), "x",
+                        note=f"{cpu['total']:.1f} s of CPU / {cores} cores = {floor:.1f} s: a span near 1x is "
+                             "bound by this machine's cores, not by the API latency")
     retries = len(result["earlier_tries"])
     hosts = sorted({(t["hostname"] or "?").split(".", 1)[0] for t in tis
                     if benv.step_of(t["task_id"]) in ("acceptance", "shipping", "tracking")})
