@@ -1,6 +1,6 @@
 """HTTP plumbing shared by the Mirakl and Canada Post hooks.
 
-Three small pieces, each usable alone:
+Small pieces, each usable alone:
 
 - :class:`RateLimiter`: a rolling-window, per-minute budget shared by every call in a process and keyed
   by name, so two hook instances (or two operators in one worker) never overspend one API budget;
@@ -8,7 +8,12 @@ Three small pieces, each usable alone:
   several workers: the order store's budgets, kept in PostgreSQL).
 - :func:`parse_retry_after`: the ``Retry-After`` header as seconds (delta-seconds or HTTP-date).
 - :class:`RetryPolicy` + :func:`retrying`: a bounded tenacity loop (attempts *and* total time) whose
-  wait is the larger of the server's ``Retry-After`` and a jittered exponential backoff.
+  wait is the larger of the server's ``Retry-After`` and a jittered exponential backoff
+  (:func:`backoff`, also used alone where a hook waits outside a tenacity loop).
+- :func:`never_connected`: whether a ``requests.ConnectionError`` failed before the request left (so
+  sending it again cannot make the server act twice).
+- :func:`absolute_base_url` and :func:`same_origin`: a Connection's host as a URL, and whether a
+  link may carry the Connection's credentials.
 
 Nothing here knows about an API; the hooks decide what is retryable and where ``Retry-After`` lives.
 """
@@ -30,6 +35,7 @@ from urllib.parse import SplitResult, urlsplit
 import requests
 import tenacity
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +224,42 @@ def same_origin(url: str, base: str) -> bool:
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
+def absolute_base_url(host: str, *, scheme: str | None = None, port: int | None = None) -> str:
+    """A Connection's ``host`` as an absolute URL: ``scheme`` (default https) put in front when the
+    host names none, ``port`` put in the authority when it names none. The rest (path, a trailing
+    slash) is kept as given: each hook shapes its own path."""
+    url = host if "://" in host else f"{scheme or 'https'}://{host}"
+    if port:
+        prefix, _, rest = url.partition("://")
+        end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+        if ":" not in rest[:end]:
+            url = f"{prefix}://{rest[:end]}:{port}{rest[end:]}"
+    return url
+
+
+def never_connected(exc: BaseException) -> bool:
+    """True when the TCP connection was never made (DNS failure, refused, connect timeout): the request
+    cannot have reached the server, so sending it again cannot make the server act twice.
+
+    Both shapes are recognised: requests' own (``ConnectionError(MaxRetryError)`` whose ``reason`` is
+    urllib3's ``NewConnectionError`` / ``NameResolutionError`` / ``ConnectTimeoutError``), and a cause
+    chained further down (``args[0]``, ``__cause__``, ``__context__``, e.g. a bare
+    ``ConnectionRefusedError``). Anything else (reset, dropped, read timeout) is False: the request
+    may have arrived.
+    """
+    cause: BaseException | None = exc
+    for _ in range(10):
+        if isinstance(cause, MaxRetryError):
+            cause = cause.reason
+        if cause is None:
+            return False
+        if isinstance(cause, ConnectTimeoutError | ConnectionRefusedError):  # NewConnectionError included
+            return True
+        first = cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else None
+        cause = first or cause.__cause__ or cause.__context__
+    return False
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Bounds of one retry loop. ``max_attempts`` counts the first try."""
@@ -228,6 +270,17 @@ class RetryPolicy:
     max_wait: float = 30.0
 
 
+def backoff(policy: RetryPolicy, attempt: int, retry_after: float | None = None) -> float:
+    """The wait after failed attempt number ``attempt`` (1 = the first try): full-jitter exponential
+    backoff, half fixed and half random (a floor, so a storm of 5xx still spaces out, while many
+    workers spread apart), capped at ``max_wait``; never below the server's ``retry_after``, which
+    must be honoured even above ``max_wait`` (a retry loop gives up instead when honouring it would
+    overrun its total budget)."""
+    ceiling = min(policy.max_wait, policy.initial_wait * (2 ** (attempt - 1)))
+    wait = ceiling / 2 + random.uniform(0, ceiling / 2)
+    return max(wait, retry_after or 0.0)
+
+
 class _RetryAfterOrBackoff(tenacity.wait.wait_base):
     """max(server's Retry-After, full-jitter exponential backoff); never beyond the total budget."""
 
@@ -236,21 +289,13 @@ class _RetryAfterOrBackoff(tenacity.wait.wait_base):
         self.retry_after = retry_after
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
-        p = self.policy
-        attempt = retry_state.attempt_number
-        ceiling = min(p.max_wait, p.initial_wait * (2 ** (attempt - 1)))
-        # Half fixed, half random: keeps a floor (so a storm of 5xx still spaces out) while spreading
-        # many workers apart.
-        backoff = ceiling / 2 + random.uniform(0, ceiling / 2)
         server = None
         outcome = retry_state.outcome
         if outcome is not None and outcome.failed:
             exc = outcome.exception()
             if exc is not None:
                 server = self.retry_after(exc)
-        # The server's Retry-After is a floor we must honour even above max_wait; the stop condition
-        # (below) gives up instead when honouring it would overrun the total budget.
-        return max(backoff, server or 0.0)
+        return backoff(self.policy, retry_state.attempt_number, server)
 
 
 class _StopAfterBudget(tenacity.stop.stop_base):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import abc
 import hashlib
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -24,13 +23,22 @@ import requests
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 from lxml import etree
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from orderflow.hooks import canadapost_json as cpjson
 from orderflow.hooks import canadapost_manifest as cpmanifest
 from orderflow.hooks import canadapost_nc_lookup as nclookup
 from orderflow.hooks import canadapost_xml as cpxml
-from orderflow.hooks._http import RateLimiter, RetryPolicy, build_session, parse_retry_after, retrying, same_origin
+from orderflow.hooks._http import (
+    RateLimiter,
+    RetryPolicy,
+    absolute_base_url,
+    backoff,
+    build_session,
+    never_connected,
+    parse_retry_after,
+    retrying,
+    same_origin,
+)
 from orderflow.hooks.canadapost_errors import (
     CanadaPostAuthError,
     CanadaPostError,
@@ -402,7 +410,7 @@ class CanadaPostHook(BaseHook):
                     "create-shipment %s attempt %d: %s (%s); looking it up before any new POST",
                     crid, attempt, "not processed" if create_not_processed(exc) else "outcome unknown", exc,
                 )
-            self._sleep(self._backoff(attempt, last))
+            self._sleep(backoff(self.retry_policy, attempt, last.retry_after if last else None))
             try:
                 found = self._recover(wire, request, min(window_start, started - timedelta(minutes=10)))
             except CanadaPostAuthError:
@@ -669,12 +677,6 @@ class CanadaPostHook(BaseHook):
     # sending
     # ----------------------------------------------------------------------------------------
 
-    def _backoff(self, attempt: int, exc: CanadaPostError | None) -> float:
-        p = self.retry_policy
-        ceiling = min(p.max_wait, p.initial_wait * (2 ** (attempt - 1)))
-        wait = ceiling / 2 + random.uniform(0, ceiling / 2)
-        return max(wait, (exc.retry_after if exc else None) or 0.0)
-
     def _get(self, call: _Call, parse: Callable[[_Answer], T]) -> T:
         """An idempotent read, parsed inside the retry loop (a truncated body is fetched again)."""
         return self._send(call, retry="free", parse=parse)
@@ -749,7 +751,7 @@ class CanadaPostHook(BaseHook):
             raise CanadaPostRetryableError(f"{call.op}: timed out waiting for the answer",
                                            request_id=call.ref) from exc
         except requests.ConnectionError as exc:
-            if _is_connect_failure(exc):
+            if never_connected(exc):
                 raise _NotSent(f"{call.op}: could not connect", request_id=call.ref) from exc
             raise CanadaPostRetryableError(f"{call.op}: connection failed or dropped",
                                            request_id=call.ref) from exc
@@ -903,13 +905,6 @@ def _artifact_complete(body: bytes, content_type: str) -> bool:
     return True
 
 
-def _is_connect_failure(exc: requests.ConnectionError) -> bool:
-    """True when the TCP connection was never made (so the request cannot have been acted on)."""
-    reason = exc.args[0] if exc.args else None
-    reason = getattr(reason, "reason", reason)  # urllib3 MaxRetryError wraps the cause
-    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
-
-
 def _ref(shipment: str | ShipmentInfo) -> str:
     return shipment.shipment_id if isinstance(shipment, ShipmentInfo) else shipment
 
@@ -950,13 +945,8 @@ class _Config:
         host = (conn.host or "").strip()
         if not host:
             raise ValueError("Canada Post connection needs a host (base URL)")
-        if "://" not in host:
-            scheme = extra.get("scheme") or "https"
-            host = f"{scheme}://{host}"
-        parts = urlsplit(host)
+        parts = urlsplit(absolute_base_url(host, scheme=extra.get("scheme"), port=conn.port))
         netloc = parts.netloc
-        if conn.port and ":" not in netloc:
-            netloc = f"{netloc}:{conn.port}"
         path = parts.path
         if not path.strip("/") and conn.schema and "://" not in (conn.host or ""):
             path = "/" + conn.schema.strip("/")

@@ -17,7 +17,15 @@ import requests
 from airflow.sdk import BaseHook
 
 from orderflow.hooks import mirakl_aftersale as aftersale
-from orderflow.hooks._http import RateLimiter, RetryPolicy, build_session, parse_retry_after, retrying
+from orderflow.hooks._http import (
+    RateLimiter,
+    RetryPolicy,
+    absolute_base_url,
+    build_session,
+    never_connected,
+    parse_retry_after,
+    retrying,
+)
 from orderflow.hooks.connection_forms import MIRAKL_CONNECTION_TYPE, form_extra, legacy_field_behaviour
 from orderflow.hooks.mirakl_api import (
     ORDER_IDS_PER_REQUEST,
@@ -199,15 +207,7 @@ class MiraklHook(BaseHook):
             pass
         if not conn.host:
             raise MiraklValidationError(f"connection {self.mirakl_conn_id!r} has no host (base URL)")
-        host = conn.host.rstrip("/")
-        if "://" not in host:
-            host = f"{conn.schema or 'https'}://{host}"
-        if conn.port:
-            scheme, _, rest = host.partition("://")
-            hostname, slash, path = rest.partition("/")
-            if ":" not in hostname:
-                host = f"{scheme}://{hostname}:{conn.port}{slash}{path}"
-        self.base_url = host
+        self.base_url = absolute_base_url(conn.host.rstrip("/"), scheme=conn.schema, port=conn.port)
         extra = form_extra(conn.extra_dejson, "mirakl")
 
         shop_id = extra.get("shop_id")
@@ -299,7 +299,7 @@ class MiraklHook(BaseHook):
             err = MiraklConnectionError(
                 f"connection failed on {req.method} {req.path}: {type(exc).__name__}", operation=req.operation
             )
-            err.may_have_been_applied = not _failed_before_sending(exc)
+            err.may_have_been_applied = not never_connected(exc)
             if not err.may_have_been_applied:
                 err.connection_hint = (
                     f"could not connect to {self.base_url} (DNS or connection refused): check the Connection's "
@@ -673,21 +673,3 @@ class MiraklHook(BaseHook):
         return True, (f"Connected to Best Buy Marketplace (Mirakl) at {self.base_url}: the shop API key works "
                       f"({len(carriers)} carriers{shop})")
 
-
-def _failed_before_sending(exc: requests.ConnectionError) -> bool:
-    """True when the connection was never established (refused, DNS): the request cannot have arrived."""
-    import urllib3.exceptions
-
-    cause: BaseException | None = exc
-    seen = 0
-    while cause is not None and seen < 10:
-        if isinstance(cause, urllib3.exceptions.MaxRetryError):
-            cause = cause.reason
-        if isinstance(cause, urllib3.exceptions.NewConnectionError | urllib3.exceptions.NameResolutionError):
-            return True
-        if isinstance(cause, ConnectionRefusedError):
-            return True
-        nxt = cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else None
-        cause = nxt or cause.__cause__ or cause.__context__
-        seen += 1
-    return False
