@@ -12,7 +12,7 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Self
 
 import psycopg2
 import psycopg2.extensions
@@ -80,7 +80,7 @@ class StoreBase:
         self._slots = threading.BoundedSemaphore(max_connections)
 
     @classmethod
-    def from_conn_id(cls, conn_id: str = "orderflow_db", **kwargs: Any):
+    def from_conn_id(cls, conn_id: str = "orderflow_db", **kwargs: Any) -> Self:
         return cls(dsn_from_airflow(conn_id), **kwargs)
 
     def _this_process(self) -> tuple[list[Any], threading.BoundedSemaphore]:
@@ -210,6 +210,14 @@ class StoreBase:
         with self.transaction() as cur:
             cur.execute(query(name), params or {})
             return cur.rowcount
+
+    @staticmethod
+    def returned_row(cur: psycopg2.extras.RealDictCursor) -> Row:
+        """The row the statement just run returned (an INSERT or UPDATE ... RETURNING that returns one)."""
+        row = cur.fetchone()
+        if row is None:
+            raise LookupError("the statement returned no row")
+        return dict(row)
 
     @staticmethod
     def execute_values(

@@ -66,7 +66,7 @@ class InboxMixin(StoreBase):
                     "raw": jsonb(dict(raw or {})),
                 },
             )
-            message = dict(cur.fetchone())
+            message = self.returned_row(cur)
             self.run(cur, "msg_conversation_answered", {"conversation_id": conversation_id, "sent_at": sent_at})
             self.run(cur, "msg_refresh_reply_flags", {"conversation_ids": [conversation_id]})
             return message

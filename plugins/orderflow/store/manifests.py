@@ -43,7 +43,7 @@ class ManifestsMixin(StoreBase):
                     row = cur.fetchone()
                     if row is None:
                         continue  # another session made it meanwhile: look again
-                group_id = row["group_id"]
+                group_id: str = row["group_id"]
                 self.run(cur, "eod_set_shipment_group",
                          {"group_id": group_id, "customer_request_id": customer_request_id})
                 if cur.fetchone() is None:
@@ -116,7 +116,7 @@ class ManifestsMixin(StoreBase):
                 "customer_ref": customer_ref, "total_due": total_due,
                 "shipment_count": len(shipment_ids), "found_by": found_by,
             })
-            manifest = dict(cur.fetchone())
+            manifest = self.returned_row(cur)
             self.run(cur, "eod_attach_shipments",
                      {"manifest_row_id": manifest["id"], "shipment_ids": list(shipment_ids)})
             attached = [dict(r) for r in cur.fetchall()]

@@ -58,7 +58,7 @@ class MoneyIntentsMixin(StoreBase):
                 row = cur.fetchone()
                 if row is None:
                     self.run(cur, "money_get_intent", {"intent_id": intent_id})
-                    row = cur.fetchone()
+                    return self.returned_row(cur)
                 return dict(row)
         except psycopg2.errors.UniqueViolation as exc:
             raise OpenIntentExists(

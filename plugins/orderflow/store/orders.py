@@ -219,7 +219,7 @@ class OrdersMixin(StoreBase):
             )
         except psycopg2.errors.CheckViolation as exc:  # the database's copy of the machine said no
             raise lifecycle.TransitionRefused(t.order_id, current, t.to_status) from exc
-        inserted = dict(cur.fetchone())
+        inserted = self.returned_row(cur)
         if release_owner is not None:
             self.run(cur, "release_claims", {"owner": release_owner, "order_ids": [t.order_id]})
         return inserted

@@ -284,7 +284,7 @@ class PackingMixin(StoreBase):
         row = cur.fetchone()
         if row is None:
             raise PackingRefused(order_id, "unknown order")
-        status = row["current_status"]
+        status: str = row["current_status"]
         if status in lifecycle.ENDED:
             raise PackingRefused(order_id, f"{status} at Best Buy: do not ship (put the items back)", status=status)
         if status not in packable_statuses:
@@ -308,7 +308,7 @@ class PackingMixin(StoreBase):
         if created is not None:
             return dict(created)
         self.run(cur, "pack_open_session_lock", {"order_id": order_id})
-        return dict(cur.fetchone())
+        return self.returned_row(cur)
 
     def _session_for_progress(self, cur: Any, order_id: str) -> Row | None:
         self.run(cur, "pack_open_session_get", {"order_id": order_id})
@@ -433,7 +433,8 @@ class PackingMixin(StoreBase):
                 "detail": jsonb(detail or {}),
             },
         )
-        return cur.fetchone()["id"]
+        scan_id: int = self.returned_row(cur)["id"]
+        return scan_id
 
     def _pack(
         self, cur: Any, order_id: str, session_id: int, packer: str, progress: PackProgress,
@@ -454,7 +455,7 @@ class PackingMixin(StoreBase):
                 "shipment_id": parcel["id"],
             },
         )
-        closed = dict(cur.fetchone())
+        closed = self.returned_row(cur)
         for p in parcels:
             self.run(cur, "pack_mark_parcel", {"session_id": session_id, "shipment_id": p["id"]})
         closed["units"] = progress.expected

@@ -86,10 +86,10 @@ class AgentRepliesMixin(StoreBase):
                 if check_only:
                     return ReplyClaim(BUSY, row)
                 self.run(cur, "reply_take_lease", {**params, "new_attempt": True})
-                return ReplyClaim(SEND, dict(cur.fetchone()))
+                return ReplyClaim(SEND, self.returned_row(cur))
             # unknown, or sending with its lease run out: read back first.
             self.run(cur, "reply_take_lease", {**params, "new_attempt": False})
-            return ReplyClaim(CHECK, dict(cur.fetchone()))
+            return ReplyClaim(CHECK, self.returned_row(cur))
 
     def begin_agent_reply_attempt(
         self,
@@ -108,7 +108,7 @@ class AgentRepliesMixin(StoreBase):
                 {"reply_key": reply_key, "body": body, "agent": agent, "agent_name": agent_name,
                  "template_name": template_name, "lease_seconds": float(lease_seconds), "new_attempt": True},
             )
-            return dict(cur.fetchone())
+            return self.returned_row(cur)
 
     def release_agent_reply(
         self, reply_key: str, status: str, *, error: Mapping[str, Any] | None = None, checked: bool = False
@@ -159,13 +159,13 @@ class AgentRepliesMixin(StoreBase):
                                   "agent_display_name": intent["agent_name"]}),
                 },
             )
-            message = dict(cur.fetchone())
+            message = self.returned_row(cur)
             self.run(
                 cur, "reply_mark_sent",
                 {"reply_key": reply_key, "mirakl_message_id": mirakl_message_id,
                  "message_id": message["message_id"], "adopted": adopted, "sent_at": sent_at},
             )
-            closed = dict(cur.fetchone())
+            closed = self.returned_row(cur)
             self.run(cur, "msg_conversation_answered",
                      {"conversation_id": intent["conversation_id"], "sent_at": sent_at})
             self.run(cur, "msg_refresh_reply_flags", {"conversation_ids": [intent["conversation_id"]]})
