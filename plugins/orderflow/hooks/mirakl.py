@@ -16,6 +16,7 @@ from typing import Any
 import requests
 from airflow.sdk import BaseHook
 
+from orderflow.batching import chunked
 from orderflow.hooks import mirakl_aftersale as aftersale
 from orderflow.hooks._http import (
     RateLimiter,
@@ -54,7 +55,6 @@ from orderflow.hooks.mirakl_api import (
     build_mark_shipped,
     build_reply_to_thread,
     build_set_tracking,
-    chunked,
     error_from_response,
     parse_carriers,
     parse_message_created,

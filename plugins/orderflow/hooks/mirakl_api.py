@@ -428,10 +428,6 @@ def _normalise_states(states: str | Iterable[str] | None) -> list[str]:
     return items
 
 
-def chunked(items: Sequence[str], size: int) -> list[list[str]]:
-    return [list(items[i : i + size]) for i in range(0, len(items), size)]
-
-
 def build_list_orders(
     *,
     order_ids: Sequence[str] | None = None,

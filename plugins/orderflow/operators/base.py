@@ -214,11 +214,6 @@ class OrderStepOperator(StepOperator):
         self.transition(order_id, self.failed_status, expected_from=expected_from, reason=reason, **detail)
 
 
-def chunks(items: Sequence[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
-
-
 class MiraklOrderStepOperator(OrderStepOperator):
     """An order step that reads orders back from Best Buy (OR11 by order_ids, <= 100 ids a call)."""
 

@@ -29,10 +29,8 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowFailException
 
 from orderflow import lifecycle
-from orderflow.operators.base import (
-    MiraklOrderStepOperator,
-    chunks,
-)
+from orderflow.batching import chunked
+from orderflow.operators.base import MiraklOrderStepOperator
 from orderflow.operators.errors import OrderflowTransientError
 from orderflow.timestamps import parse_timestamp
 
@@ -78,7 +76,7 @@ class IngestOrdersOperator(MiraklOrderStepOperator):
             good.append(payload)
 
         upserted = []
-        for batch in chunks(good, max(1, self.settings.batch_size)):
+        for batch in chunked(good, max(1, self.settings.batch_size)):
             upserted.extend(self.store.upsert_orders(batch))
         by_id = {p["order_id"]: p for p in good}
         claimed = self.store.claimed_by_others([u.order_id for u in upserted], owner=self.claim_owner)
