@@ -23,11 +23,15 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orderflow.hooks.mirakl import MiraklError, MiraklPermanentError
 from orderflow.hooks.mirakl_aftersale import LineMoney, line_balance, money, taxes_for
 from orderflow.lifecycle import MI, OrderEvent
+
+if TYPE_CHECKING:
+    from orderflow.hooks.mirakl import MiraklHook
+    from orderflow.store import OrderStore
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +77,8 @@ def intent_id(order_line_id: str, purpose: str) -> str:
 
 
 def find_line(order: Mapping[str, Any], order_line_id: str) -> dict[str, Any]:
-    for line in order.get("order_lines") or []:
+    lines: list[dict[str, Any]] = order.get("order_lines") or []
+    for line in lines:
         if line.get("order_line_id") == order_line_id:
             return line
     raise LineNotFound(f"order {order.get('order_id')} has no line {order_line_id}")
@@ -115,7 +120,7 @@ def price_request(line: Mapping[str, Any], req: MoneyRequest) -> LineMoney:
                      taxes=taxes_for(balance, amount))
 
 
-def plan(store: Any, hook: Any, req: MoneyRequest) -> dict[str, Any]:
+def plan(store: OrderStore, hook: MiraklHook, req: MoneyRequest) -> dict[str, Any]:
     """Read the order (OR11), price the request within the line's limits, commit the intent."""
     if req.kind not in KINDS:
         raise ValueError(f"unknown kind {req.kind!r}")
@@ -171,7 +176,7 @@ class Settled:
     intent: dict[str, Any] | None = None
 
 
-def read_back(store: Any, hook: Any, intent: Mapping[str, Any]) -> dict[str, Any] | None:
+def read_back(store: OrderStore, hook: MiraklHook, intent: Mapping[str, Any]) -> dict[str, Any] | None:
     order = hook.get_order(intent["order_id"])
     if order is None:
         return None
@@ -186,8 +191,8 @@ def _error(exc: Exception) -> dict[str, Any]:
 
 
 def settle(
-    store: Any,
-    hook: Any,
+    store: OrderStore,
+    hook: MiraklHook,
     intent_id_: str,
     *,
     max_sends: int = MAX_SENDS_PER_SETTLE,
@@ -216,7 +221,10 @@ def settle(
             if sends >= max_sends:
                 return Settled(intent_id_, "doubt", message="Best Buy did not answer; read back before sending again",
                                intent=intent)
-            intent = store.mark_money_attempt(intent_id_)
+            attempted = store.mark_money_attempt(intent_id_)
+            if attempted is None:  # open a moment ago under our lock; was a TypeError below, nothing sent either way
+                raise RuntimeError(f"money intent {intent_id_} is no longer open")
+            intent = attempted
             sends += 1
             try:
                 if intent["kind"] == REFUND:
@@ -248,7 +256,7 @@ def settle(
             return _done(store, hook, intent, str(mine[0][id_key]), on_done, "answered")
 
 
-def _reason_label(hook: Any, kind: str, code: str) -> str | None:
+def _reason_label(hook: MiraklHook, kind: str, code: str) -> str | None:
     """Best Buy's label of a reason code (RE01, cached by the hook); None when it cannot be read."""
     try:
         reasons = hook.list_reasons("CANCELATION" if kind == CANCEL else "REFUND")
@@ -269,7 +277,7 @@ def cancel_event(intent: Mapping[str, Any], mirakl_id: str, reason_label: str | 
     })
 
 
-def _done(store: Any, hook: Any, intent: Mapping[str, Any], mirakl_id: str,
+def _done(store: OrderStore, hook: MiraklHook, intent: Mapping[str, Any], mirakl_id: str,
           on_done: Callable[[dict[str, Any]], None] | None, how: str) -> Settled:
     event = None
     if intent["kind"] == CANCEL:
@@ -280,7 +288,7 @@ def _done(store: Any, hook: Any, intent: Mapping[str, Any], mirakl_id: str,
     return Settled(intent["intent_id"], "done", mirakl_id, message=how, intent=row)
 
 
-def settle_open(store: Any, hook: Any, *, limit: int = 100,
+def settle_open(store: OrderStore, hook: MiraklHook, *, limit: int = 100,
                 on_done: Callable[[dict[str, Any]], None] | None = None) -> list[Settled]:
     """The sweep: every unsettled intent (killed tries, open doubts), read back before any send."""
     return [settle(store, hook, row["intent_id"], on_done=on_done) for row in store.open_money_intents(limit=limit)]

@@ -12,10 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orderflow import aftersale, aftersale_status, lifecycle
 from orderflow.hooks.mirakl_aftersale import LineBalance, line_balance
+
+if TYPE_CHECKING:
+    from orderflow.hooks.mirakl import MiraklHook
+    from orderflow.store import OrderStore
 
 
 class FlowRefused(ValueError):
@@ -32,7 +36,7 @@ class FlowResult:
         return all(s.outcome == "done" for s in self.settled)
 
 
-def _on_done(store: Any, hook: Any) -> Any:
+def _on_done(store: OrderStore, hook: MiraklHook) -> Any:
     def effect(intent: dict[str, Any]) -> None:
         aftersale_status.apply(store, hook, intent)
 
@@ -40,8 +44,8 @@ def _on_done(store: Any, hook: Any) -> Any:
 
 
 def cancel_lines(
-    store: Any,
-    hook: Any,
+    store: OrderStore,
+    hook: MiraklHook,
     order_id: str,
     quantities: Mapping[str, int],
     reason_code: str,
@@ -71,8 +75,8 @@ def cancel_lines(
 
 
 def refund_line(
-    store: Any,
-    hook: Any,
+    store: OrderStore,
+    hook: MiraklHook,
     order_id: str,
     order_line_id: str,
     reason_code: str,
@@ -108,7 +112,9 @@ class LinePreview:
     next_purpose: str
 
 
-def preview_lines(store: Any, hook: Any, order_id: str, kind: str) -> tuple[dict[str, Any], list[LinePreview]]:
+def preview_lines(
+    store: OrderStore, hook: MiraklHook, order_id: str, kind: str
+) -> tuple[dict[str, Any], list[LinePreview]]:
     """The order fresh from Best Buy and, per line, what is left (the confirmation's amounts)."""
     order = hook.get_order(order_id)
     if order is None:

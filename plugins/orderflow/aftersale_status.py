@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orderflow import lifecycle
 from orderflow.aftersale import CANCEL
 from orderflow.hooks.mirakl_aftersale import line_balance
+
+if TYPE_CHECKING:
+    from orderflow.hooks.mirakl import MiraklHook
+    from orderflow.store import OrderStore
 
 log = logging.getLogger(__name__)
 S = lifecycle.S
@@ -40,7 +44,7 @@ def target_status(order: Mapping[str, Any], kind: str) -> lifecycle.OrderStatus 
     return S.PARTIALLY_REFUNDED
 
 
-def apply(store: Any, hook: Any, intent: Mapping[str, Any], *, actor: str | None = None) -> str | None:
+def apply(store: OrderStore, hook: MiraklHook, intent: Mapping[str, Any], *, actor: str | None = None) -> str | None:
     """Refresh the order from Best Buy and move its status; returns the new status, if any."""
     order = hook.get_order(intent["order_id"])
     if order is None:

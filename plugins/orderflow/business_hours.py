@@ -15,8 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from orderflow.settings import Settings
 
 __all__ = [
     "BusinessHours",
@@ -53,8 +56,8 @@ class BusinessHours:
         return cls(start, end, frozenset(int(d) for d in days), timezone)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> BusinessHours:
-        """From an ``orderflow.settings.Settings`` (duck-typed to keep this module import-free)."""
+    def from_settings(cls, settings: Settings) -> BusinessHours:
+        """From the settings (imported for the checker only, so this module stays import-free)."""
         return cls.of(
             settings.business_hours_start,
             settings.business_hours_end,

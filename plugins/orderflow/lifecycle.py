@@ -17,6 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from orderflow.settings import Settings
 
 
 # -- order statuses -------------------------------------------------------------------------------
@@ -108,9 +112,9 @@ class Flags:
     pack_gate: bool = False
 
 
-def flags_of(settings: object) -> Flags:
-    """The lifecycle flags of an ``orderflow.settings.Settings``."""
-    return Flags(pack_gate=bool(settings.pack_verify_gate))  # type: ignore[attr-defined]
+def flags_of(settings: Settings) -> Flags:
+    """The lifecycle flags of the settings."""
+    return Flags(pack_gate=bool(settings.pack_verify_gate))
 
 
 #: Every combination the liveness test walks.

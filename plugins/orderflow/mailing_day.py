@@ -13,8 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from orderflow.settings import Settings
 
 MAX_GROUPS_PER_DAY = 999  # YYYYMMDD-999 is 12 characters
 
@@ -31,7 +34,7 @@ class CutOff:
             raise ValueError(f"mailing days are 0 (Monday) .. 6 (Sunday), at least one: {sorted(self.days)}")
 
     @classmethod
-    def from_settings(cls, settings: Any) -> CutOff:
+    def from_settings(cls, settings: Settings) -> CutOff:
         return cls(settings.eod_cutoff, settings.eod_timezone, frozenset(int(d) for d in settings.mailing_days))
 
     @property

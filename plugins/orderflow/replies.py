@@ -38,7 +38,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from orderflow.store.replies import ALREADY_SENT, BUSY, CHECK, FOREIGN, NOTHING, ReplyKeyMismatch
+from orderflow.store.replies import ALREADY_SENT, BUSY, CHECK, FOREIGN, NOTHING
+
+# re-exported: the inbox page catches it as replies.ReplyKeyMismatch
+from orderflow.store.replies import ReplyKeyMismatch as ReplyKeyMismatch
 
 if TYPE_CHECKING:
     from orderflow.hooks.mirakl import MiraklHook
@@ -161,7 +164,7 @@ def find_reply_in_thread(
     for message in thread.get("messages") or []:
         if not isinstance(message, dict) or message.get("id") in claimed or not message.get("id"):
             continue
-        sender = message.get("from") if isinstance(message.get("from"), dict) else {}
+        sender: dict[str, Any] = message["from"] if isinstance(message.get("from"), dict) else {}
         if sender.get("type") not in ("SHOP_USER", "SHOP"):
             continue
         if normalise_reply_text(str(message.get("body") or "")) != wanted:

@@ -17,11 +17,15 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orderflow import aftersale, aftersale_flows, aftersale_status, lifecycle
 from orderflow.hooks.mirakl_aftersale import LineCompliance, line_balance
 from orderflow.timestamps import require_timestamp
+
+if TYPE_CHECKING:
+    from orderflow.hooks.mirakl import MiraklHook
+    from orderflow.store import OrderStore
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +43,7 @@ class ReturnStepRefused(RuntimeError):
     """Best Buy refused the step and its copy of the return does not show it done."""
 
 
-def sync(store: Any, hook: Any, *, now: datetime | None = None, force: bool = False) -> dict[str, Any]:
+def sync(store: OrderStore, hook: MiraklHook, *, now: datetime | None = None, force: bool = False) -> dict[str, Any]:
     """RT11 since the watermark (minus an overlap) into ``returns``; received returns mark the order."""
     now = now or datetime.now(UTC)
     last = store.get_watermark(LAST_SWEEP)
@@ -53,14 +57,14 @@ def sync(store: Any, hook: Any, *, now: datetime | None = None, force: bool = Fa
         if row["state"] in (R.RECEIVED, R.CLOSED):
             marked += bool(mark_order_returned(store, hook, row["order_id"], who="returns sync",
                                                return_id=row["return_id"], method=row["method_code"]))
-    newest = max((r.get("last_updated") for r in returns if r.get("last_updated")), default=None)
+    newest = max((r["last_updated"] for r in returns if r.get("last_updated")), default=None)
     if newest:
         store.set_watermark(WATERMARK, require_timestamp(newest))
     store.set_watermark(LAST_SWEEP, now)
     return {"listed": len(returns), "changed": len(changed), "orders_returned": marked}
 
 
-def mark_order_returned(store: Any, hook: Any, order_id: str, *, who: str, return_id: str,
+def mark_order_returned(store: OrderStore, hook: MiraklHook, order_id: str, *, who: str, return_id: str,
                         method: str | None) -> str | None:
     """The order is ``returned`` (when the machine allows), then ``refunded`` if Best Buy refunded it all."""
     current = store.current_status(order_id)
@@ -87,12 +91,12 @@ def mark_order_returned(store: Any, hook: Any, order_id: str, *, who: str, retur
     return moved
 
 
-def _read_back(hook: Any, return_id: str) -> dict[str, Any] | None:
+def _read_back(hook: MiraklHook, return_id: str) -> dict[str, Any] | None:
     found = hook.list_returns(return_ids=[return_id])
     return found[0] if found else None
 
 
-def _step(hook: Any, return_id: str, call: Any, done: Any) -> dict[str, Any]:
+def _step(hook: MiraklHook, return_id: str, call: Any, done: Any) -> dict[str, Any]:
     from orderflow.hooks.mirakl import MiraklError, MiraklPermanentError
 
     problem = None
@@ -110,7 +114,7 @@ def _step(hook: Any, return_id: str, call: Any, done: Any) -> dict[str, Any]:
     return ret
 
 
-def receive(store: Any, hook: Any, return_id: str, *, who: str) -> dict[str, Any]:
+def receive(store: OrderStore, hook: MiraklHook, return_id: str, *, who: str) -> dict[str, Any]:
     row = store.get_return(return_id)
     if row is None:
         raise KeyError(return_id)
@@ -121,7 +125,9 @@ def receive(store: Any, hook: Any, return_id: str, *, who: str) -> dict[str, Any
     return ret
 
 
-def judge(store: Any, hook: Any, return_id: str, judgements: Sequence[LineCompliance], *, who: str) -> dict[str, Any]:
+def judge(
+    store: OrderStore, hook: MiraklHook, return_id: str, judgements: Sequence[LineCompliance], *, who: str
+) -> dict[str, Any]:
     wanted = {j.order_line_id: j.compliant for j in judgements}
 
     def done(ret: dict[str, Any]) -> bool:
@@ -133,7 +139,7 @@ def judge(store: Any, hook: Any, return_id: str, judgements: Sequence[LineCompli
     return ret
 
 
-def refundable_lines(store: Any, hook: Any, row: dict[str, Any]) -> list[dict[str, Any]]:
+def refundable_lines(store: OrderStore, hook: MiraklHook, row: dict[str, Any]) -> list[dict[str, Any]]:
     """Compliant lines of a mail-in return with what each still allows (nothing for in-store returns)."""
     if row["method_code"] == IN_STORE:
         return []
@@ -154,7 +160,9 @@ def refundable_lines(store: Any, hook: Any, row: dict[str, Any]) -> list[dict[st
     return out
 
 
-def refund(store: Any, hook: Any, return_id: str, reason_code: str, *, who: str) -> list[aftersale_flows.FlowResult]:
+def refund(
+    store: OrderStore, hook: MiraklHook, return_id: str, reason_code: str, *, who: str
+) -> list[aftersale_flows.FlowResult]:
     """Refund every compliant line of a mail-in return, all it still allows, exactly once each."""
     row = store.get_return(return_id)
     if row is None:
@@ -171,7 +179,7 @@ def refund(store: Any, hook: Any, return_id: str, reason_code: str, *, who: str)
     return results
 
 
-def close(store: Any, hook: Any, return_id: str, *, who: str) -> dict[str, Any]:
+def close(store: OrderStore, hook: MiraklHook, return_id: str, *, who: str) -> dict[str, Any]:
     ret = _step(hook, return_id, lambda: hook.close_returns([return_id]), lambda r: r["state"] == R.CLOSED)
     store.mark_return(return_id, "closed", who, ret)
     return ret

@@ -29,7 +29,8 @@ def _airflow_variable(name: str) -> str | None:
     try:
         from airflow.sdk import Variable
 
-        return Variable.get(name, default=None)
+        value: str | None = Variable.get(name, default=None)
+        return value
     except Exception:  # no task context / no DB: the environment and defaults decide
         return None
 
@@ -89,14 +90,14 @@ class Settings:
     # [[max_weight_kg, service_code] or [max_weight_kg, service_code, "CA"|"US"|"INT"], ...]: the first
     # rule of the parcel's destination (default "CA") whose weight bound holds wins; no match uses
     # default_service_code (CA), service_code_usa or service_code_international.
-    service_rules: list = field(default_factory=lambda: [[2.0, "DOM.EP"], [30.0, "DOM.RP"]])
+    service_rules: list[list[Any]] = field(default_factory=lambda: [[2.0, "DOM.EP"], [30.0, "DOM.RP"]])
     service_code_usa: str = "USA.EP"
     service_code_international: str = "INT.XP"
     default_parcel_weight_kg: float = 1.0   # per unit of a SKU missing from `products`
     # end of day (contract shipping with daily groups): the cut-off closes the mailing day
     eod_cutoff: time = time(16, 0)          # seller's local time; a label bought later joins the next day
     eod_timezone: str = "America/Toronto"
-    mailing_days: list = field(default_factory=lambda: [0, 1, 2, 3, 4])   # Monday = 0
+    mailing_days: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])   # Monday = 0
     eod_manifest_wait_seconds: float = 60.0  # how long the close waits for Canada Post's manifests
     eod_in_flight_wait_seconds: float = 120.0  # how long a closed group waits for creates in flight
     # A read-back that finds no manifest proves nothing this soon after a doubtful transmit (Canada
@@ -116,7 +117,7 @@ class Settings:
     # customer service
     business_hours_start: time = time(9, 0)
     business_hours_end: time = time(17, 0)
-    business_days: list = field(default_factory=lambda: [0, 1, 2, 3, 4])   # Monday = 0
+    business_days: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])   # Monday = 0
     business_timezone: str = "America/Toronto"
     reply_target_business_hours: float = 8.0   # Best Buy: answer within one business day
     auto_reply_enabled: bool = True

@@ -42,6 +42,11 @@ from orderflow.views.resources import (
 )
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from airflow.providers.fab.auth_manager.security_manager.override import FabAirflowSecurityManagerOverride
+    from airflow.providers.fab.www.extensions.init_appbuilder import AirflowAppBuilder
+
     from orderflow.store import OrderStore
 
 log = logging.getLogger(__name__)
@@ -85,13 +90,13 @@ ADMIN_EXTRA: tuple[tuple[str, str], ...] = (
 )
 
 
-def _application_builder():
+def _application_builder() -> AbstractContextManager[AirflowAppBuilder]:
     from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
 
     return get_application_builder()
 
 
-def sync_roles(sm: Any) -> dict[str, list[tuple[str, str]]]:
+def sync_roles(sm: FabAirflowSecurityManagerOverride) -> dict[str, list[tuple[str, str]]]:
     """Create/converge the staff roles on a FAB security manager; returns each role's permissions."""
     result: dict[str, list[tuple[str, str]]] = {}
     for role_name, wanted in ROLE_PERMISSIONS.items():
@@ -139,7 +144,7 @@ def ensure_user(
 
 
 def ensure_user_on(
-    sm: Any,
+    sm: FabAirflowSecurityManagerOverride,
     username: str,
     roles: Sequence[str],
     password: str,

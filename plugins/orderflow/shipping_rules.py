@@ -55,8 +55,8 @@ class ParcelPlan:
 
     @property
     def dimensions(self) -> dict[str, float] | None:
-        if self.length_cm is None:
-            return None
+        if self.length_cm is None or self.width_cm is None or self.height_cm is None:
+            return None  # plan_parcel sets the three together or none of them
         return {"length": float(self.length_cm), "width": float(self.width_cm), "height": float(self.height_cm)}
 
 
@@ -110,10 +110,11 @@ def plan_parcel(
             continue
         weight += float(product["weight_kg"]) * quantity
         dims = [_num(product.get("length_cm")), _num(product.get("width_cm")), _num(product.get("height_cm"))]
-        if any(d is None or d <= 0 for d in dims):
+        known = [d for d in dims if d is not None and d > 0]
+        if len(known) < len(dims):
             all_dims = False
         else:
-            sides.append((sorted((float(d) for d in dims), reverse=True), quantity))  # type: ignore[arg-type]
+            sides.append((sorted(known, reverse=True), quantity))
     weight_kg = max(_ceil(weight, 3), Decimal("0.001"))
     if not all_dims or not sides:
         return ParcelPlan(weight_kg, unknown_skus=tuple(unknown))

@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import pass_context
 
 from orderflow import aftersale, aftersale_flows, lifecycle
@@ -26,6 +26,10 @@ from orderflow.timestamps import parse_timestamp
 from orderflow.views.common import _env, base_path, get_store, render
 from orderflow.views.resources import CUSTOMER_SERVICE, REFUNDS, SELLER_CANCELATION, WRITE
 from orderflow.views.security import StaffUser, require
+
+if TYPE_CHECKING:
+    from orderflow.hooks.mirakl import MiraklHook
+    from orderflow.hooks.mirakl_aftersale import Reason
 
 router = APIRouter(prefix="/aftersale")
 log = logging.getLogger(__name__)
@@ -39,13 +43,13 @@ Store = Annotated[OrderStore, Depends(get_store)]
 MAX_NOTE = 1000
 
 
-def _hook() -> Any:
+def _hook() -> MiraklHook:
     from orderflow.hooks.mirakl import MiraklHook
 
     return MiraklHook()
 
 
-def _reasons(hook: Any, kind: str) -> list[Any]:
+def _reasons(hook: MiraklHook, kind: str) -> list[Reason]:
     return [r for r in hook.list_reasons(kind) if r.is_shop_right]
 
 
@@ -59,7 +63,9 @@ def _back(came_from: str | None) -> str:
 
 # -- seller cancelation ---------------------------------------------------------------------------
 @router.get("/orders/{order_id}/cancel", name="aftersale_cancel")
-def cancel_page(request: Request, order_id: str, user: CancelReader, store: Store, came_from: str | None = None):
+def cancel_page(
+    request: Request, order_id: str, user: CancelReader, store: Store, came_from: str | None = None,
+) -> Response:
     status = store.current_status(order_id)
     if status is None:
         return _error(request, user, "Unknown order", f"No order {order_id}.", 404)
@@ -78,7 +84,7 @@ def cancel_page(request: Request, order_id: str, user: CancelReader, store: Stor
 
 
 @router.post("/orders/{order_id}/cancel", name="aftersale_cancel_post")
-async def cancel_post(request: Request, order_id: str, user: CancelWriter, store: Store):
+async def cancel_post(request: Request, order_id: str, user: CancelWriter, store: Store) -> Response:
     form = await request.form()
     reason = str(form.get("reason_code") or "")
     note = str(form.get("note") or "").strip()[:MAX_NOTE] or None
@@ -111,7 +117,7 @@ async def cancel_post(request: Request, order_id: str, user: CancelWriter, store
 
 # -- refunds --------------------------------------------------------------------------------------
 @router.get("/orders/{order_id}/refund", name="aftersale_refund")
-def refund_page(request: Request, order_id: str, user: RefundReader, store: Store):
+def refund_page(request: Request, order_id: str, user: RefundReader, store: Store) -> Response:
     status = store.current_status(order_id)
     if status is None:
         return _error(request, user, "Unknown order", f"No order {order_id}.", 404)
@@ -139,7 +145,7 @@ def _amount(value: Any) -> Decimal | None:
 
 
 @router.post("/orders/{order_id}/refund/confirm", name="aftersale_refund_confirm")
-async def refund_confirm(request: Request, order_id: str, user: RefundWriter, store: Store):
+async def refund_confirm(request: Request, order_id: str, user: RefundWriter, store: Store) -> Response:
     """Shows what would be sent (amount, taxes, total) against what the line allows; sends nothing."""
     form = await request.form()
     line_id = str(form.get("order_line_id") or "")
@@ -169,7 +175,7 @@ async def refund_confirm(request: Request, order_id: str, user: RefundWriter, st
 
 
 @router.post("/orders/{order_id}/refund", name="aftersale_refund_post")
-async def refund_post(request: Request, order_id: str, user: RefundWriter, store: Store):
+async def refund_post(request: Request, order_id: str, user: RefundWriter, store: Store) -> Response:
     form = await request.form()
     line_id = str(form.get("order_line_id") or "")
     reason = str(form.get("reason_code") or "")
@@ -215,14 +221,14 @@ def open_incidents_for_page(context: Any) -> list[dict[str, Any]]:
     is the request's own (FastAPI's dependency, overrides included)."""
     request = context.get("request")
     overrides = getattr(getattr(request, "app", None), "dependency_overrides", {}) or {}
-    rows = overrides.get(get_store, get_store)().open_incidents()
+    rows: list[dict[str, Any]] = overrides.get(get_store, get_store)().open_incidents()
     for row in rows:
         row["clock"] = incident_clock(row["opened_at"])
     return rows
 
 
 @router.get("/orders/{order_id}/lines/{line_id}/incident", name="aftersale_incident")
-def incident_page(request: Request, order_id: str, line_id: str, user: IncidentReader, store: Store):
+def incident_page(request: Request, order_id: str, line_id: str, user: IncidentReader, store: Store) -> Response:
     if store.current_status(order_id) is None:
         return _error(request, user, "Unknown order", f"No order {order_id}.", 404)
     hook = _hook()
@@ -244,7 +250,9 @@ def incident_page(request: Request, order_id: str, line_id: str, user: IncidentR
 
 
 @router.post("/orders/{order_id}/lines/{line_id}/incident", name="aftersale_incident_post")
-async def incident_resolve(request: Request, order_id: str, line_id: str, user: IncidentWriter, store: Store):
+async def incident_resolve(
+    request: Request, order_id: str, line_id: str, user: IncidentWriter, store: Store,
+) -> Response:
     """OR64 with an INCIDENT_CLOSE reason; after any error the order is read back (OR11) and the
     incident counts as resolved when the line left INCIDENT_OPEN."""
     from orderflow.hooks.mirakl import MiraklError
@@ -265,7 +273,8 @@ async def incident_resolve(request: Request, order_id: str, line_id: str, user: 
         hook.close()
     if order is not None:
         store.upsert_orders([order])  # our copy of the line state (the inbox panel reads it)
-    line = next((ln for ln in (order or {}).get("order_lines") or [] if ln["order_line_id"] == line_id), {})
+    line: dict[str, Any] = next(
+        (ln for ln in (order or {}).get("order_lines") or [] if ln["order_line_id"] == line_id), {})
     if line.get("order_line_state") == "INCIDENT_OPEN":
         return _error(request, user, "Not resolved", f"Best Buy still shows the incident open: {problem}", 409)
     log.info("incident on %s resolved by %s (%s)", line_id, user.username, reason)

@@ -8,7 +8,7 @@ a page, so the others should not pay for building routes and templates.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 from orderflow.views.resources import (
     CUSTOMER_SERVICE,
@@ -18,6 +18,10 @@ from orderflow.views.resources import (
     RETURNS,
     SELLER_CANCELATION,
 )
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from starlette.types import Message, Receive, Scope, Send
 
 # Largest request body the pages accept: a reply or a batch of 200 scans is a few kB. Bigger is refused
 # with 413 before anything reads it (a TLS proxy in front should cap bodies too: docs/production-docker.md).
@@ -31,7 +35,7 @@ STATIC_FILES: dict[str, str] = {
 }
 
 
-def create_app() -> Any:
+def create_app() -> FastAPI:
     """Build the FastAPI app (routes, error pages, static files)."""
     from fastapi import Depends, FastAPI, Request
     from fastapi.exceptions import RequestValidationError
@@ -101,17 +105,17 @@ class LazyApp:
     """ASGI app that builds the FastAPI app on first use (see the module docstring)."""
 
     def __init__(self) -> None:
-        self._app: Any = None
+        self._app: FastAPI | None = None
         self._lock = threading.Lock()
 
-    def get(self) -> Any:
+    def get(self) -> FastAPI:
         if self._app is None:
             with self._lock:
                 if self._app is None:
                     self._app = create_app()
         return self._app
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             declared = _content_length(scope)
             if declared is None or declared > MAX_BODY_BYTES:
@@ -121,7 +125,7 @@ class LazyApp:
         await self.get()(scope, receive, send)
 
 
-def _content_length(scope: dict[str, Any]) -> int | None:
+def _content_length(scope: Scope) -> int | None:
     """The declared body length (0 when none is declared); None when it is not a number."""
     for name, value in scope.get("headers") or ():
         if name == b"content-length":
@@ -130,11 +134,11 @@ def _content_length(scope: dict[str, Any]) -> int | None:
     return 0
 
 
-def _capped(receive: Any) -> Any:
+def _capped(receive: Receive) -> Receive:
     """``receive`` that refuses a streamed (chunked) body once it passes MAX_BODY_BYTES."""
     seen = 0
 
-    async def capped() -> dict[str, Any]:
+    async def capped() -> Message:
         nonlocal seen
         message = await receive()
         if message.get("type") == "http.request":
@@ -148,7 +152,7 @@ def _capped(receive: Any) -> Any:
     return capped
 
 
-async def _body_too_large(send: Any) -> None:
+async def _body_too_large(send: Send) -> None:
     body = b'{"error": "Request body too large."}'
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),

@@ -53,7 +53,7 @@ def closing_day(now: datetime, cut: CutOff) -> date:
 
 
 @router.get("/", name="close_day")
-def page(request: Request, user: Reader, store: Store, msg: str | None = Query(None, max_length=500)):
+def page(request: Request, user: Reader, store: Store, msg: str | None = Query(None, max_length=500)) -> Response:
     cut = CutOff.from_settings(settings())
     now = utcnow()
     closing = closing_day(now, cut)
@@ -121,8 +121,8 @@ def manifest_pdf(manifest_row_id: int, user: Reader, store: Store) -> Response:
 
     m = store.manifest(manifest_row_id)
     stored = m is not None and m["status"] == lifecycle.ManifestStatus.STORED
-    path = label_file(m["pdf_path"], settings().resolved_label_dir) if stored else None
-    if path is None:
+    path = label_file(m["pdf_path"], settings().resolved_label_dir) if m is not None and stored else None
+    if m is None or path is None:
         return JSONResponse({"error": "no stored manifest PDF"}, status_code=404)
     return FileResponse(path, media_type="application/pdf", headers={
         "Cache-Control": "no-store", "Content-Disposition": f'inline; filename="manifest-{m["po_number"]}.pdf"',

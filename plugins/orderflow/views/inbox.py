@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 
 from orderflow import business_hours, replies, templates
 from orderflow.hooks._http import RetryPolicy
@@ -16,6 +16,9 @@ from orderflow.store import OrderStore
 from orderflow.views.common import base_path, get_store, render, settings, utcnow
 from orderflow.views.resources import CUSTOMER_SERVICE, WRITE
 from orderflow.views.security import StaffUser, require
+
+if TYPE_CHECKING:
+    from orderflow.hooks.mirakl import MiraklHook
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +70,7 @@ def inbox_page(
     store: Store,
     filter: str = Query("needs_reply", pattern="^(needs_reply|all)$"),
     order_id: str | None = Query(None, max_length=100),
-):
+) -> Response:
     order_filter = (order_id or "").strip() or None
     # An order filter searches all of that order's conversations, answered or not.
     needs_only = filter == "needs_reply" and order_filter is None
@@ -150,7 +153,7 @@ REPLY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 INBOX_RETRY_POLICY = RetryPolicy(max_attempts=3, max_total_seconds=20.0, initial_wait=0.5, max_wait=5.0)
 
 
-def _inbox_hook() -> Any:
+def _inbox_hook() -> MiraklHook:
     from orderflow.hooks.mirakl import MiraklHook
 
     return MiraklHook(retry_policy=INBOX_RETRY_POLICY)
@@ -201,7 +204,7 @@ def conversation_page(
     template: str | None = Query(None, max_length=100),
     sent: int = Query(0),
     again: int = Query(0),
-):
+) -> Response:
     pending = _pending_reply(store, conversation_id, user) if store.inbox_conversation(conversation_id) else None
     context = _conversation_context(store, conversation_id)
     if context is None:
@@ -236,7 +239,7 @@ def post_reply(
     body: str = Form("", max_length=BODY_MAX * 2),
     template_name: str = Form("", max_length=100),
     reply_key: str = Form("", max_length=100),
-):
+) -> Response:
     context = _conversation_context(store, conversation_id)
     if context is None:
         return render(request, "error.html", {"user": user, "title": "Unknown conversation",
@@ -246,7 +249,7 @@ def post_reply(
     key_ok = bool(REPLY_KEY_PATTERN.match(reply_key))
 
     def again(error: str, status_code: int, *, state: str | None = None, key: str | None = None,
-              draft: str | None = None):
+              draft: str | None = None) -> Response:
         # The agent's text goes back into the box, with the same key: nothing typed is lost on a
         # failure, and pressing Send again is the same reply (never a second one).
         return render(

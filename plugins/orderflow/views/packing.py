@@ -55,7 +55,9 @@ def _progress_json(progress: PackProgress) -> dict[str, Any]:
 
 # -- pages ----------------------------------------------------------------------------------------
 @router.get("/", name="packing_queue")
-def queue_page(request: Request, user: Reader, store: Store, code: str | None = Query(None, max_length=200)):
+def queue_page(
+    request: Request, user: Reader, store: Store, code: str | None = Query(None, max_length=200),
+) -> Response:
     message = None
     if code is not None and code.strip():
         order_id = store.find_order_by_code(code.strip())
@@ -76,7 +78,7 @@ def queue_page(request: Request, user: Reader, store: Store, code: str | None = 
 
 
 @router.get("/orders/{order_id}", name="packing_order")
-def order_page(request: Request, order_id: str, user: Reader, store: Store):
+def order_page(request: Request, order_id: str, user: Reader, store: Store) -> Response:
     order = store.pack_order_header(order_id)
     if order is None:
         return render(request, "error.html", {"user": user, "title": "Unknown order",

@@ -1,7 +1,9 @@
-"""Names of the permissions the staff pages check (FAB resources). No imports: the plugin entry
-point, the roles setup command and the pages all read them."""
+"""Names of the permissions the staff pages check (FAB resources). No imports but typing: the plugin
+entry point, the roles setup command and the pages all read them."""
 
 from __future__ import annotations
+
+from typing import Final
 
 PACKING_STATION = "Packing Station"
 # Separate from the station itself: packing an order with a unit not scanned is a supervisor's call.
@@ -15,5 +17,5 @@ RETURNS = "Returns"  # the Returns page (Receiver)
 END_OF_DAY = "End of Day"
 
 # Methods passed to is_authorized_custom_view; the FAB auth manager maps them to its actions.
-READ = "GET"    # can_read
-WRITE = "PUT"   # can_edit
+READ: Final = "GET"    # can_read
+WRITE: Final = "PUT"   # can_edit

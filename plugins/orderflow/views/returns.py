@@ -7,11 +7,11 @@ tracking PIN. The guided steps (RT25, RT26, OR28 for mail-in returns, RT27) are 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from orderflow import aftersale, aftersale_flows, returns_flow
 from orderflow.hooks.mirakl_aftersale import NON_COMPLIANCE_REASONS, LineCompliance
@@ -20,6 +20,9 @@ from orderflow.views.common import base_path, get_store, render
 from orderflow.views.resources import RETURNS, WRITE
 from orderflow.views.security import StaffUser, require
 
+if TYPE_CHECKING:
+    from orderflow.hooks.mirakl import MiraklHook
+
 router = APIRouter(prefix="/returns")
 
 Reader = Annotated[StaffUser, Depends(require(RETURNS))]
@@ -27,7 +30,7 @@ Writer = Annotated[StaffUser, Depends(require(RETURNS, WRITE))]
 Store = Annotated[OrderStore, Depends(get_store)]
 
 
-def _hook() -> Any:
+def _hook() -> MiraklHook:
     from orderflow.hooks.mirakl import MiraklHook
 
     return MiraklHook()
@@ -39,7 +42,9 @@ def _to(request: Request, return_id: str, flash: str = "") -> RedirectResponse:
 
 
 @router.get("/", name="returns_list")
-def returns_page(request: Request, user: Reader, store: Store, code: str | None = Query(None, max_length=200)):
+def returns_page(
+    request: Request, user: Reader, store: Store, code: str | None = Query(None, max_length=200),
+) -> Response:
     message = None
     if code is not None and code.strip():
         return_id = store.find_return(code)
@@ -51,7 +56,7 @@ def returns_page(request: Request, user: Reader, store: Store, code: str | None 
 
 
 @router.get("/{return_id}", name="returns_detail")
-def return_page(request: Request, return_id: str, user: Reader, store: Store, done: str | None = None):
+def return_page(request: Request, return_id: str, user: Reader, store: Store, done: str | None = None) -> Response:
     row = store.get_return(return_id)
     if row is None:
         return render(request, "error.html", {"user": user, "title": "Unknown return",
@@ -71,12 +76,12 @@ def return_page(request: Request, return_id: str, user: Reader, store: Store, do
     })
 
 
-def _fail(request: Request, user: StaffUser, message: str) -> Any:
+def _fail(request: Request, user: StaffUser, message: str) -> HTMLResponse:
     return render(request, "error.html", {"user": user, "title": "Not done", "message": message}, status_code=409)
 
 
 @router.post("/{return_id}/receive", name="returns_receive")
-def receive(request: Request, return_id: str, user: Writer, store: Store):
+def receive(request: Request, return_id: str, user: Writer, store: Store) -> Response:
     hook = _hook()
     try:
         returns_flow.receive(store, hook, return_id, who=user.username)
@@ -88,7 +93,7 @@ def receive(request: Request, return_id: str, user: Writer, store: Store):
 
 
 @router.post("/{return_id}/compliance", name="returns_compliance")
-async def compliance(request: Request, return_id: str, user: Writer, store: Store):
+async def compliance(request: Request, return_id: str, user: Writer, store: Store) -> Response:
     form = await request.form()
     row = store.get_return(return_id)
     if row is None:
@@ -115,7 +120,7 @@ async def compliance(request: Request, return_id: str, user: Writer, store: Stor
 
 
 @router.post("/{return_id}/refund", name="returns_refund")
-async def refund(request: Request, return_id: str, user: Writer, store: Store):
+async def refund(request: Request, return_id: str, user: Writer, store: Store) -> Response:
     form = await request.form()
     reason = str(form.get("reason_code") or "")
     if not reason:
@@ -132,7 +137,7 @@ async def refund(request: Request, return_id: str, user: Writer, store: Store):
 
 
 @router.post("/{return_id}/close", name="returns_close")
-def close(request: Request, return_id: str, user: Writer, store: Store):
+def close(request: Request, return_id: str, user: Writer, store: Store) -> Response:
     hook = _hook()
     try:
         returns_flow.close(store, hook, return_id, who=user.username)

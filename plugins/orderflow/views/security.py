@@ -27,13 +27,16 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from orderflow.views.resources import READ
+
+if TYPE_CHECKING:
+    from airflow.api_fastapi.auth.managers.base_auth_manager import ResourceMethod
 
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
@@ -74,7 +77,7 @@ class StaffUser:
     display_name: str
     user_id: str
 
-    def can(self, method: str, resource: str) -> bool:
+    def can(self, method: ResourceMethod, resource: str) -> bool:
         from airflow.api_fastapi.app import get_auth_manager
 
         return bool(
@@ -185,7 +188,7 @@ async def _token_from_request(request: Request) -> str | None:
 
 
 # -- dependencies ---------------------------------------------------------------------------------
-def require(resource: str, method: str = READ) -> Callable[..., Awaitable[StaffUser]]:
+def require(resource: str, method: ResourceMethod = READ) -> Callable[..., Awaitable[StaffUser]]:
     """Dependency: the logged-in user, allowed ``method`` on ``resource``; CSRF-checked for writes."""
 
     async def dependency(
