@@ -29,8 +29,10 @@ soak: venv
 	  $(if $(SOAK_STEPS),ORDERFLOW_MODEL_STEPS=$(SOAK_STEPS)) \
 	  PYTHONPATH=plugins:. $(PY) -m pytest -q -s --timeout=0 tests/model $(PYTEST_ARGS)
 
+# ruff, then mypy (strict, configured in pyproject.toml [tool.mypy]; tests/test_typecheck.py runs the same in CI)
 lint: venv
 	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/mypy
 
 bench: venv
 	@PYTHONPATH=plugins:. $(PY) -m bench $(BENCH_ARGS)
