@@ -21,7 +21,7 @@ typed records the store saves.
 from __future__ import annotations
 
 from orderflow.lifecycle import TransitionRefused
-from orderflow.store.base import Row, StoreBase, dsn_from_airflow, jsonb
+from orderflow.store.base import Row, StoreBase, jsonb
 from orderflow.store.carrier_lookups import CarrierLookupsMixin
 from orderflow.store.catalog import CatalogMixin
 from orderflow.store.claims import ClaimsMixin, ClaimTry
@@ -58,6 +58,5 @@ __all__ = [
     "Transition",
     "TransitionRefused",
     "UpsertedOrder",
-    "dsn_from_airflow",
     "jsonb",
 ]

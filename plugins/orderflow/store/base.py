@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Self
 
@@ -26,31 +26,6 @@ psycopg2.extras.register_default_jsonb(loads=None, globally=True)
 Row = dict[str, Any]
 
 
-def dsn_from_airflow(conn_id: str = "orderflow_db") -> str:
-    """Build a libpq DSN from an Airflow Connection (imported late: parse time stays light)."""
-    from airflow.sdk import BaseHook
-
-    conn = BaseHook.get_connection(conn_id)
-    parts = {
-        "host": conn.host or "127.0.0.1",
-        "port": str(conn.port or 5432),
-        "user": conn.login or "postgres",
-        "dbname": conn.schema or "orderflow",
-    }
-    if conn.password:
-        parts["password"] = conn.password
-    extra = conn.extra_dejson or {}
-    for key in ("sslmode", "sslrootcert", "application_name", "connect_timeout"):
-        if key in extra:
-            parts[key] = str(extra[key])
-    parts.setdefault("application_name", "orderflow")
-    return " ".join(f"{k}='{_quote(v)}'" for k, v in parts.items())
-
-
-def _quote(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("'", "\\'")
-
-
 class StoreBase:
     """Pool + transaction helpers shared by the store's parts.
 
@@ -63,15 +38,26 @@ class StoreBase:
     Not psycopg2's ``ThreadedConnectionPool``: it keeps only ``minconn`` idle connections (closing
     every other one it gets back, so each later checkout opens a new PostgreSQL session) and opens
     them while holding its one lock, so under a task's worker threads every checkout queued behind
-    a connect. Here connections stay open, and connecting happens outside the lock.
+    a connect. Here connections stay open, and connecting happens outside the lock. Nor the
+    provider's: PostgresHook (DbApiHook) has no pool, its ``get_conn`` opens a new session per call;
+    ``psycopg_pool`` pools psycopg 3 connections only (the store is on psycopg2) and is not in the lock.
     """
 
-    def __init__(self, dsn: str, *, max_connections: int = 8, checkout_timeout: float = 300.0) -> None:
-        if dsn.startswith("postgres://"):
-            dsn = "postgresql://" + dsn[len("postgres://") :]
+    def __init__(
+        self,
+        dsn: str | Callable[[], psycopg2.extensions.connection],
+        *,
+        max_connections: int = 8,
+        checkout_timeout: float = 300.0,
+    ) -> None:
+        """``dsn``: a libpq DSN or URL, or what opens a connection (``from_conn_id``: PostgresHook's)."""
         if max_connections < 1:
             raise ValueError(f"max_connections must be >= 1, got {max_connections}")
-        self._dsn = dsn
+        if isinstance(dsn, str):
+            url = "postgresql://" + dsn[len("postgres://") :] if dsn.startswith("postgres://") else dsn
+            self._connect: Callable[[], psycopg2.extensions.connection] = lambda: psycopg2.connect(url)
+        else:
+            self._connect = dsn
         self._max_connections = max_connections
         self._checkout_timeout = checkout_timeout
         self._lock = threading.Lock()
@@ -81,7 +67,13 @@ class StoreBase:
 
     @classmethod
     def from_conn_id(cls, conn_id: str = "orderflow_db", **kwargs: Any) -> Self:
-        return cls(dsn_from_airflow(conn_id), **kwargs)
+        """A store on the Airflow Connection ``conn_id``, read by PostgresHook (imported late: parse
+        time stays light). The Connection is read now: an unknown conn id fails here, not at first use."""
+        from orderflow.store.connection import OrderDbHook
+
+        hook = OrderDbHook(postgres_conn_id=conn_id)
+        _ = hook.connection
+        return cls(hook.connect, **kwargs)
 
     def _this_process(self) -> tuple[list[Any], threading.BoundedSemaphore]:
         """(idle connections, checkout slots) of this process."""
@@ -118,7 +110,7 @@ class StoreBase:
             with self._lock:
                 conn = idle.pop() if idle else None
             if conn is None or conn.closed:
-                conn = psycopg2.connect(self._dsn)  # outside the lock: others keep checking out
+                conn = self._connect()  # outside the lock: others keep checking out
         except BaseException:
             slots.release()
             raise
