@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar, overload
 from urllib.parse import urljoin, urlsplit
@@ -31,7 +31,6 @@ from orderflow.hooks import canadapost_xml as cpxml
 from orderflow.hooks._http import (
     RateLimiter,
     RetryPolicy,
-    absolute_base_url,
     backoff,
     build_session,
     never_connected,
@@ -70,13 +69,9 @@ from orderflow.hooks.canadapost_model import (
     TrackingSummary,
     TransmitResult,
 )
-from orderflow.hooks.canadapost_xml import ShipperSettings, XmlDecodeError
-from orderflow.hooks.connection_forms import (
-    CANADAPOST_CONNECTION_TYPE,
-    form_extra,
-    json_object,
-    legacy_field_behaviour,
-)
+from orderflow.hooks.canadapost_settings import CREATE_LIMIT_KEY, CanadaPostSettings
+from orderflow.hooks.canadapost_xml import XmlDecodeError
+from orderflow.hooks.connection_forms import CANADAPOST_CONNECTION_TYPE, legacy_field_behaviour
 
 __all__ = [
     "Address",
@@ -87,6 +82,7 @@ __all__ = [
     "CanadaPostNotFoundError",
     "CanadaPostPermanentError",
     "CanadaPostRetryableError",
+    "CanadaPostSettings",
     "CanadaPostThrottledError",
     "CarrierMessage",
     "CreateInDoubt",
@@ -109,38 +105,18 @@ __all__ = [
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-XML_HOSTS = {
-    "dev": "https://ct.soa-gw.canadapost.ca",
-    "prod": "https://soa-gw.canadapost.ca",
-}
-PORTAL_BASE = "https://api.canadapost-postescanada.ca/prod/devportal-portaildesdeveloppeurs/"
-PORTAL_PATH = "/prod/devportal-portaildesdeveloppeurs/"
-TOKEN_PATH = "cpc-api-native-oauth-provider/oauth2/token"  # noqa: S105 (a path, not a secret)
-
-# Canada Post per-minute default limits per throttle group (reference §6): A create/get shipment and
-# artifacts, B void/refund, C get shipments/transmit/manifests, E tracking.
 # How far past "now" a non-contract look-up window reaches (clock skew between us and Canada Post).
 NC_WINDOW_FUTURE = timedelta(hours=24)
 
 # Tracking answers for a PIN with no scan yet (reference §6/§8).
 NO_TRACKING_YET_CODES = frozenset({"004", "007"})
 
-DEFAULT_RATE_LIMITS: dict[str, float] = {"A": 646, "B": 468, "C": 730, "E": 20}
-# rate_limits key of the optional per-operation limit on create-shipment POSTs (not a throttle group:
-# no default; the carrier may allow fewer creates a minute than group A's calls).
-CREATE_LIMIT_KEY = "create"
 _CREATE_OPS = frozenset({"create_shipment"})
 
 # shipment-status values that mean "no longer a usable label". The gateway answers 404 for a voided
 # shipment (reference §5), but a list answer carrying shipment-info inline, or a gateway that keeps
 # voided shipments readable, must not let recovery adopt a dead label (its PIN would go to Best Buy).
 VOIDED_STATUSES = frozenset({"voided", "void", "cancelled", "canceled"})
-
-
-def _limit_key(key: Any) -> str:
-    """A rate_limits key: throttle groups upper-case ("a" -> "A"), the create limit as "create"."""
-    text = str(key).strip()
-    return CREATE_LIMIT_KEY if text.lower() == CREATE_LIMIT_KEY else text.upper()
 
 
 @dataclass(frozen=True)
@@ -190,49 +166,8 @@ class CanadaPostHook(BaseHook):
     - ``portal``: the Developer Portal (``api.canadapost-postescanada.ca/prod/devportal-portaildesdeveloppeurs/``)
       with OAuth 2 client credentials (client id = login, client secret = password) and JSON bodies.
 
-    **Connection** (``canadapost_default``)
-
-    - host: base URL. XML: ``https://ct.soa-gw.canadapost.ca`` (development keys) or
-      ``https://soa-gw.canadapost.ca`` (production keys). Portal:
-      ``https://api.canadapost-postescanada.ca/prod/devportal-portaildesdeveloppeurs/`` (a portal host
-      given without a path gets that path). A host without a scheme gets ``extra.scheme`` or https.
-    - login / password: XML API key pair, or portal client id / client secret (both masked in logs).
-    - extras:
-
-      - ``api``: ``"portal"`` or ``"xml"``. Default ``"portal"`` (new credentials come from the portal),
-        except that a ``soa-gw`` host implies ``"xml"``.
-      - ``customer_number`` (required): the ``mailed-by`` customer number (1-10 digits).
-      - ``mobo``: mailed-on-behalf-of customer number; default ``customer_number``.
-      - ``contract_id``: commercial contract number; empty = non-contract shipping (ncshipment v4:
-        no groups, no manifest, no void; cancel = refund; XML transport only).
-      - ``origin_postal_code``: ``requested-shipping-point``; default ``sender_postal_code``.
-      - ``service_code``: default service (``DOM.EP``); a request may name another.
-      - ``sender_name``, ``sender_company`` (required), ``sender_phone`` (required),
-        ``sender_address_line_1`` (required), ``sender_address_line_2``, ``sender_city`` (required),
-        ``sender_province`` (required), ``sender_postal_code`` (required), ``sender_country_code``
-        (``CA``): the return address printed on labels, also the manifest address.
-      - ``output_format``: label size ``4x6`` (default) or ``8.5x11`` (contract only);
-        ``encoding``: ``PDF`` (default) or ``ZPL``.
-      - ``method_of_payment``: ``Account`` (default), ``CreditCard`` or ``SupplierAccount``.
-      - ``group_id``: contract group strategy. ``"daily"`` (default) puts each label in the group of
-        its mailing day: the shipping step names the group (``orderflow.mailing_day``: the cut-off;
-        the day's next group once a transmit began) and the close of day (``orderflow_end_of_day``)
-        transmits it; a request without a group gets today's date (Eastern, ``YYYYMMDD``). ``"none"``
-        sends ``<transmit-shipment>`` (no manifest; such shipments cannot be voided, only refunded); any
-        other value is used as the group id literally (transmitting it is then the seller's job).
-      - ``refund_email``: the address Canada Post's refund tickets go to (default for
-        :meth:`request_refund`).
-      - ``rate_limits``: per-minute limits per throttle group, e.g. ``{"A": 646, "B": 468, "C": 730,
-        "E": 20}`` (defaults shown; ``0``/``null`` = unlimited). Shared by every hook in the process.
-        An optional ``"create"`` key limits create-shipment POSTs alone (creates per minute, e.g. a
-        contract's "20 labels a minute"), acquired before each create POST on top of group A.
-      - ``language``: ``en-CA`` (default) or ``fr-CA``.
-      - ``portal_auth``: how the token call presents the client credentials: ``"both"`` (default:
-        ``X-IBM-Client-Id``/``X-IBM-Client-Secret`` headers *and* HTTP Basic), ``"headers"`` or ``"basic"``.
-        Which one the real gateway requires is unconfirmed; public integrations send the headers, some
-        also Basic, so the default sends both.
-      - ``token_url``: override of ``<base>cpc-api-native-oauth-provider/oauth2/token``.
-      - ``nc_lookback_hours``: how far back a non-contract recovery searches (default 48).
+    **Connection** (``canadapost_default``): host, login/password and the extras are described in
+    :mod:`~orderflow.hooks.canadapost_settings`, which reads them (:class:`CanadaPostSettings`).
 
     **Portal JSON names.** Keys are the camelCase of the XML v8 element names, derived mechanically by
     :mod:`~orderflow.hooks.canadapost_json` (the portal schema is behind a login). Confirmed by public
@@ -256,10 +191,6 @@ class CanadaPostHook(BaseHook):
     offered on the portal transport (no public source shows it): ``api=portal`` requires ``contract_id``.
     A 400 whose message says a field *name* was refused raises
     :class:`CanadaPostFieldMappingError` (our mapping, not the seller's data).
-
-    **Connection form.** The installed ``orderflow`` distribution is an Airflow provider: its typed form
-    (one field per extra above) is :mod:`orderflow.hooks.connection_forms`; the form stores the fields as
-    these same extras.
 
     **Money rules.** :meth:`create_shipment` never re-POSTs blindly: after any doubtful outcome
     (timeout, dropped connection, 5xx, throttle, malformed answer) it first looks the shipment up by
@@ -316,7 +247,7 @@ class CanadaPostHook(BaseHook):
         # What non-contract look-ups read once is kept here and never read again (see canadapost_nc_lookup).
         self.nc_seen: nclookup.SeenShipments = nc_seen or nclookup.NothingSeen()
         self._session: requests.Session | None = None
-        self._config: _Config | None = None
+        self._config: CanadaPostSettings | None = None
 
     # ----------------------------------------------------------------------------------------
     # Airflow UI
@@ -342,13 +273,13 @@ class CanadaPostHook(BaseHook):
         return self._session
 
     @property
-    def config(self) -> _Config:
+    def config(self) -> CanadaPostSettings:
         return self._load_config()
 
-    def _load_config(self) -> _Config:
+    def _load_config(self) -> CanadaPostSettings:
         if self._config is None:
             conn = self.get_connection(self.canadapost_conn_id)
-            self._config = _Config.from_connection(conn, self.rate_limits)
+            self._config = CanadaPostSettings.from_connection(conn, self.rate_limits)
             if self._config.password:
                 mask_secret(self._config.password)
         return self._config
@@ -388,7 +319,7 @@ class CanadaPostHook(BaseHook):
             found = self._recover(wire, request, window_start, first=True)
             if found is not None:
                 return replace(found, adopted=True)
-        call = wire.create(request, self._group_id(request))
+        call = wire.create(request, self.config.group_for(request, self._now()))
         last: CanadaPostError | None = None
         for attempt in range(1, self.create_attempts + 1):
             try:
@@ -663,16 +594,6 @@ class CanadaPostHook(BaseHook):
             read_info=lambda href: self._read_listed(wire, href), read_details=read_details, seen=self.nc_seen,
         )
 
-    def _group_id(self, request: ShipmentRequest) -> str | None:
-        if request.group_id:
-            return request.group_id
-        strategy = self.config.group_strategy
-        if strategy in ("", "none"):
-            return None
-        if strategy == "daily":
-            return self._now().astimezone(cpxml.EASTERN).strftime("%Y%m%d")
-        return strategy
-
     # ----------------------------------------------------------------------------------------
     # sending
     # ----------------------------------------------------------------------------------------
@@ -914,129 +835,6 @@ def _ref(shipment: str | ShipmentInfo) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Config:
-    api: str
-    base_url: str
-    # Out of repr: a config reaches tracebacks and logs, which the secrets masker may not cover.
-    login: str = field(repr=False)
-    password: str = field(repr=False)
-    shipper: ShipperSettings
-    group_strategy: str
-    refund_email: str | None
-    rate_limits: dict[str, float | None]
-    language: str
-    portal_auth: str
-    token_url: str
-    nc_lookback_hours: float
-
-    @property
-    def key_tag(self) -> str:
-        # Throttle groups count per API key; a hash keys the limiter without putting the key in names.
-        return hashlib.sha256(f"{self.base_url}|{self.login}".encode()).hexdigest()[:12]
-
-    @property
-    def label_media_type(self) -> str:
-        return cpxml.MT_ZPL if self.shipper.encoding.upper() == "ZPL" else cpxml.MT_PDF
-
-    @classmethod
-    def from_connection(cls, conn: Any, rate_limits: dict[str, float | None] | None) -> _Config:
-        extra: dict[str, Any] = form_extra(conn.extra_dejson, "canadapost")
-        host = (conn.host or "").strip()
-        if not host:
-            raise ValueError("Canada Post connection needs a host (base URL)")
-        parts = urlsplit(absolute_base_url(host, scheme=extra.get("scheme"), port=conn.port))
-        netloc = parts.netloc
-        path = parts.path
-        if not path.strip("/") and conn.schema and "://" not in (conn.host or ""):
-            path = "/" + conn.schema.strip("/")
-        api = str(extra.get("api") or ("xml" if "soa-gw" in netloc else "portal")).lower()
-        if api not in ("xml", "portal"):
-            raise ValueError(f"extra api must be 'xml' or 'portal', got {api!r}")
-        if api == "portal":
-            if not path.strip("/"):
-                path = PORTAL_PATH
-            if not path.endswith("/"):
-                path += "/"
-        else:
-            path = path.rstrip("/")
-        base_url = f"{parts.scheme}://{netloc}{path}"
-
-        def need(name: str, default: str | None = None) -> str:
-            value = extra.get(name)
-            value = str(value).strip() if value not in (None, "") else default
-            if not value:
-                raise ValueError(f"Canada Post connection extra {name!r} is required")
-            return value
-
-        def opt(name: str, default: str | None = None) -> str | None:
-            value = extra.get(name)
-            return str(value).strip() if value not in (None, "") else default
-
-        customer_number = need("customer_number")
-        cpxml.path_customer_number(customer_number)
-        # The sender block is printed on every label and is the manifest address: a connection without
-        # it is incomplete, and says so at first use (get_conn) rather than at the first purchase.
-        sender_fields = {
-            "company": opt("sender_company"),
-            "phone": opt("sender_phone"),
-            "address_line_1": opt("sender_address_line_1"),
-            "city": opt("sender_city"),
-            "province": opt("sender_province"),
-            "postal_code": opt("sender_postal_code"),
-        }
-        missing = [f"sender_{k}" for k, v in sender_fields.items() if not v]
-        if missing:
-            raise ValueError("Canada Post connection extras are missing: " + ", ".join(missing))
-        sender = Sender(
-            **{k: v or "" for k, v in sender_fields.items()},
-            address_line_2=opt("sender_address_line_2"),
-            name=opt("sender_name"),
-            country_code=opt("sender_country_code", "CA") or "CA",
-        )
-        contract_id = opt("contract_id")
-        if api == "portal" and not contract_id:
-            # No public integration shows non-contract shipping on the portal (and no path for it is
-            # known): refuse rather than guess a URL that spends money.
-            raise ValueError(
-                "api 'portal' needs a contract_id: non-contract (ncshipment) shipping is only known on the "
-                "XML gateway; use api 'xml' with the Developer Program key pair"
-            )
-        shipper = ShipperSettings(
-            customer_number=customer_number,
-            mobo=opt("mobo", customer_number) or customer_number,
-            sender=sender,
-            origin_postal_code=opt("origin_postal_code", sender.postal_code) or sender.postal_code,
-            contract_id=contract_id,
-            service_code=opt("service_code", "DOM.EP") or "DOM.EP",
-            output_format=opt("output_format", "4x6") or "4x6",
-            encoding=(opt("encoding", "PDF") or "PDF").upper(),
-            method_of_payment=opt("method_of_payment", "Account") or "Account",
-        )
-        limits: dict[str, float | None] = dict(DEFAULT_RATE_LIMITS)
-        extra_limits = json_object(extra.get("rate_limits"), "rate_limits")
-        limits.update({_limit_key(k): (float(v) if v else None) for k, v in extra_limits.items()})
-        if rate_limits:
-            limits.update({_limit_key(k): v for k, v in rate_limits.items()})
-        portal_auth = str(extra.get("portal_auth") or "both").lower()
-        if portal_auth not in ("both", "headers", "basic"):
-            raise ValueError("extra portal_auth must be 'both', 'headers' or 'basic'")
-        return cls(
-            api=api,
-            base_url=base_url,
-            login=conn.login or "",
-            password=conn.password or "",
-            shipper=shipper,
-            group_strategy=str(extra.get("group_id") or "daily").strip(),
-            refund_email=opt("refund_email"),
-            rate_limits=limits,
-            language=opt("language", "en-CA") or "en-CA",
-            portal_auth=portal_auth,
-            token_url=opt("token_url") or urljoin(base_url, TOKEN_PATH),
-            nc_lookback_hours=float(extra.get("nc_lookback_hours") or 48),
-        )
-
-
 # --------------------------------------------------------------------------------------------
 # wires: request specs + answer parsing per transport (no I/O)
 # --------------------------------------------------------------------------------------------
@@ -1045,7 +843,7 @@ class _Config:
 class _Wire(abc.ABC):
     """What differs between the transports: URLs, media types, body codec, answer codec."""
 
-    def __init__(self, config: _Config) -> None:
+    def __init__(self, config: CanadaPostSettings) -> None:
         self.config = config
         self.s = config.shipper
 
