@@ -112,7 +112,7 @@ def _error_summary(exc: BaseException, reference: str, operation: str) -> dict[s
 
 def _provably_not_applied(exc: BaseException) -> bool:
     """True when Best Buy cannot have taken the message (a resend is safe); False on any doubt."""
-    from orderflow.hooks.mirakl_api import MiraklError, MiraklPermanentError, MiraklRetryableError
+    from orderflow.hooks.mirakl_errors import MiraklError, MiraklPermanentError, MiraklRetryableError
 
     if isinstance(exc, MiraklRetryableError):
         return not exc.may_have_been_applied
@@ -124,7 +124,7 @@ def _provably_not_applied(exc: BaseException) -> bool:
 
 
 def _staff_reason(exc: BaseException, not_applied: bool) -> str:
-    from orderflow.hooks.mirakl_api import (
+    from orderflow.hooks.mirakl_errors import (
         MiraklAuthenticationError,
         MiraklPermissionError,
         MiraklRateLimitError,
@@ -319,7 +319,7 @@ def _attempt(
     reference = _reference(reply_key, row.get("attempts"))
     try:
         if not customer_id:
-            from orderflow.hooks.mirakl_api import MiraklValidationError
+            from orderflow.hooks.mirakl_errors import MiraklValidationError
 
             raise MiraklValidationError(f"conversation {row['conversation_id']} has no customer id")
         created = hook.reply_to_thread(thread_id, row["body"], customer_id)

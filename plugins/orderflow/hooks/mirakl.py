@@ -1,6 +1,7 @@
 """MiraklHook: the only code that talks to Best Buy Canada Marketplace's Mirakl seller API.
 
-Thin I/O over :mod:`orderflow.hooks.mirakl_api` (pure builders, parsers and the exception tree,
+Thin I/O over the pure wire (:mod:`orderflow.hooks.mirakl_api` builders and parsers, the after-sale
+ones in :mod:`orderflow.hooks.mirakl_aftersale`) and its error tree (:mod:`orderflow.hooks.mirakl_errors`,
 re-exported here so callers import one module).
 """
 
@@ -31,21 +32,7 @@ from orderflow.hooks.connection_forms import MIRAKL_CONNECTION_TYPE, form_extra,
 from orderflow.hooks.mirakl_api import (
     ORDER_IDS_PER_REQUEST,
     ORDERS_PAGE_SIZE,
-    STATUS_TO_ERROR,
-    MiraklAuthenticationError,
-    MiraklBadRequestError,
-    MiraklConnectionError,
-    MiraklError,
-    MiraklNotFoundError,
-    MiraklPermanentError,
-    MiraklPermissionError,
-    MiraklRateLimitError,
     MiraklRequest,
-    MiraklResponseError,
-    MiraklRetryableError,
-    MiraklServerError,
-    MiraklTimeoutError,
-    MiraklValidationError,
     build_accept_order,
     build_create_order_thread,
     build_get_thread,
@@ -55,12 +42,28 @@ from orderflow.hooks.mirakl_api import (
     build_mark_shipped,
     build_reply_to_thread,
     build_set_tracking,
-    error_from_response,
     parse_carriers,
     parse_message_created,
     parse_orders_page,
     parse_thread,
     parse_threads_page,
+)
+from orderflow.hooks.mirakl_errors import (
+    STATUS_TO_ERROR,
+    MiraklAuthenticationError,
+    MiraklBadRequestError,
+    MiraklConnectionError,
+    MiraklError,
+    MiraklNotFoundError,
+    MiraklPermanentError,
+    MiraklPermissionError,
+    MiraklRateLimitError,
+    MiraklResponseError,
+    MiraklRetryableError,
+    MiraklServerError,
+    MiraklTimeoutError,
+    MiraklValidationError,
+    error_from_response,
     request_id_from_headers,
 )
 

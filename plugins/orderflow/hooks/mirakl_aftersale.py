@@ -1,11 +1,12 @@
 """Mirakl seller API after the sale: cancelations, refunds, reasons, returns, incidents (issue 13).
 
-Pure builders and parsers beside :mod:`orderflow.hooks.mirakl_api` (same ``MiraklRequest`` and error
-tree); the thin I/O is on :class:`orderflow.hooks.mirakl.MiraklHook`. Wire formats follow the MMP
-seller OpenAPI: OR28 ``PUT /api/orders/refund``, OR29 ``PUT /api/orders/{order_id}/cancel``, OR30
-``PUT /api/orders/cancel``, OR64 ``PUT /api/orders/{order_id}/lines/{line}/resolve_incident``,
-RE01 ``GET /api/reasons``, RE02 ``GET /api/reasons/{reason_type}``, RT11 ``GET /api/returns`` (seek
-pagination), RT25/RT26/RT27 ``PUT /api/returns/receive|compliance|close``.
+Pure builders and parsers beside :mod:`orderflow.hooks.mirakl_api` (same ``MiraklRequest``, and the
+error tree of :mod:`orderflow.hooks.mirakl_errors`); the thin I/O is on
+:class:`orderflow.hooks.mirakl.MiraklHook`. Wire formats follow the MMP seller OpenAPI: OR28
+``PUT /api/orders/refund``, OR29 ``PUT /api/orders/{order_id}/cancel``, OR30 ``PUT /api/orders/cancel``,
+OR64 ``PUT /api/orders/{order_id}/lines/{line}/resolve_incident``, RE01 ``GET /api/reasons``, RE02
+``GET /api/reasons/{reason_type}``, RT11 ``GET /api/returns`` (seek pagination), RT25/RT26/RT27
+``PUT /api/returns/receive|compliance|close``.
 
 OR28, OR29 and OR30 move money and carry no idempotency key: their builders say
 ``idempotent=False``, so the hook never repeats them after an ambiguous failure; the caller reads
@@ -23,12 +24,12 @@ from typing import Any
 
 from orderflow.hooks.mirakl_api import (
     MiraklRequest,
-    MiraklValidationError,
     _bad_body,
     _path_id,
     format_datetime,
     parse_json,
 )
+from orderflow.hooks.mirakl_errors import MiraklValidationError
 from orderflow.lifecycle import MiraklReturnState
 
 RETURNS_PER_REQUEST = 100  # "Limited to 100 returns at a time" (RT25/RT26/RT27)

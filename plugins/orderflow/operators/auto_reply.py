@@ -247,7 +247,7 @@ class AutoReplyOperator(StepOperator):
                       contain_unexpected=False)
 
     def reply(self, hook: MiraklHook, customer_message_id: int, fresh: set[int], recheck_seconds: float) -> None:
-        from orderflow.hooks.mirakl_api import MiraklError, MiraklPermanentError, MiraklRetryableError
+        from orderflow.hooks.mirakl_errors import MiraklError, MiraklPermanentError, MiraklRetryableError
         from orderflow.hooks.mirakl_records import parse_timestamp
 
         run_id, r, key = self.run_id, self.result, str(customer_message_id)

@@ -52,7 +52,7 @@ def classify(exc: BaseException) -> Kind:
         CanadaPostPermanentError,
         CanadaPostRetryableError,
     )
-    from orderflow.hooks.mirakl_api import (
+    from orderflow.hooks.mirakl_errors import (
         MiraklAuthenticationError,
         MiraklPermanentError,
         MiraklPermissionError,

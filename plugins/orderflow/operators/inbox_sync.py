@@ -193,7 +193,7 @@ class SyncMessagesOperator(StepOperator):
     def fetch_details(self, hook: MiraklHook, thread_ids: list[str]) -> dict[str, ThreadRecord]:
         """M10 for each thread (``max_workers`` at once): the threads read; the others are recorded
         failed (malformed, refused) or transient."""
-        from orderflow.hooks.mirakl_api import MiraklError, MiraklRetryableError
+        from orderflow.hooks.mirakl_errors import MiraklError, MiraklRetryableError
         from orderflow.hooks.mirakl_records import MalformedThread, thread_from_payload
 
         fetched: dict[str, ThreadRecord] = {}
