@@ -7,7 +7,7 @@ DAG file's parse must not pay for.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, cast
 
 import psycopg2
 import psycopg2.extensions
@@ -44,7 +44,7 @@ class OrderDbHook(PostgresHook):
     # PostgresHook.get_conn keeps the connection it opens on ``self.conn`` and returns that
     # attribute: per thread here, so the store's pool threads can connect at once (outside any lock)
     # without one being handed another's connection.
-    @property  # type: ignore[override]  # PostgresHook declares a plain attribute; this one is per thread
+    @property
     def conn(self) -> Any:
         return getattr(self._local, "conn", None)
 
@@ -60,7 +60,6 @@ class OrderDbHook(PostgresHook):
         """A new connection the caller owns (the hook keeps no reference: a pooled connection must
         not outlive its pool, e.g. across a fork)."""
         try:
-            conn: psycopg2.extensions.connection = self.get_conn()
-            return conn
+            return cast("psycopg2.extensions.connection", self.get_conn())  # _create_connection's
         finally:
             self.conn = None
