@@ -8,24 +8,20 @@ Request building and answer parsing live in pure modules beside this one
 
 from __future__ import annotations
 
-import abc
 import hashlib
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar, overload
-from urllib.parse import urljoin, urlsplit
 
 import requests
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
-from lxml import etree
 
 from orderflow.hooks import canadapost_json as cpjson
-from orderflow.hooks import canadapost_manifest as cpmanifest
 from orderflow.hooks import canadapost_nc_lookup as nclookup
 from orderflow.hooks import canadapost_xml as cpxml
 from orderflow.hooks._http import (
@@ -52,6 +48,10 @@ from orderflow.hooks.canadapost_errors import (
     RefundRequired,
     ShipmentOutcomeUnknown,
     VoidNotFound,
+    _ArtifactNotReady,
+    _MalformedAnswer,
+    _NotSent,
+    create_not_processed,
     exception_for,
     is_retryable,
 )
@@ -70,7 +70,17 @@ from orderflow.hooks.canadapost_model import (
     TransmitResult,
 )
 from orderflow.hooks.canadapost_settings import CREATE_LIMIT_KEY, CanadaPostSettings
-from orderflow.hooks.canadapost_xml import XmlDecodeError
+from orderflow.hooks.canadapost_wire import (
+    VOIDED_STATUSES,
+    Answer,
+    Call,
+    Wire,
+    XmlWire,
+    artifact_complete,
+    shipment_ref,
+    short_ref,
+    wire_for,
+)
 from orderflow.hooks.connection_forms import CANADAPOST_CONNECTION_TYPE, legacy_field_behaviour
 
 __all__ = [
@@ -112,43 +122,6 @@ NC_WINDOW_FUTURE = timedelta(hours=24)
 NO_TRACKING_YET_CODES = frozenset({"004", "007"})
 
 _CREATE_OPS = frozenset({"create_shipment"})
-
-# shipment-status values that mean "no longer a usable label". The gateway answers 404 for a voided
-# shipment (reference §5), but a list answer carrying shipment-info inline, or a gateway that keeps
-# voided shipments readable, must not let recovery adopt a dead label (its PIN would go to Best Buy).
-VOIDED_STATUSES = frozenset({"voided", "void", "cancelled", "canceled"})
-
-
-@dataclass(frozen=True)
-class _Call:
-    """One HTTP request, built before it is sent."""
-
-    op: str  # name for logs and errors
-    method: str
-    url: str
-    group: str  # Canada Post throttle group
-    accept: str
-    content_type: str | None = None
-    body: bytes | None = None
-    params: dict[str, str] | None = None
-    ref: str | None = None  # the id the call is about (for error messages)
-
-
-@dataclass
-class _Answer:
-    status: int
-    body: bytes
-    content_type: str
-    headers: Any
-
-
-class _ArtifactNotReady(CanadaPostRetryableError):
-    """202: the label is still being rendered."""
-
-
-class _MalformedAnswer(CanadaPostRetryableError):
-    """A 2xx whose body is not what the call returns (truncated, wrong document)."""
-
 
 class _Token:
     def __init__(self, value: str, expires_at: float) -> None:
@@ -284,9 +257,8 @@ class CanadaPostHook(BaseHook):
                 mask_secret(self._config.password)
         return self._config
 
-    def _wire(self) -> _Wire:
-        config = self._load_config()
-        return _PortalWire(config) if config.api == "portal" else _XmlWire(config)
+    def _wire(self) -> Wire:
+        return wire_for(self._load_config())
 
     # ----------------------------------------------------------------------------------------
     # public operations
@@ -418,12 +390,12 @@ class CanadaPostHook(BaseHook):
         accept = media_type or self.config.label_media_type
         call = wire.artifact(link, accept)
 
-        def label(answer: _Answer) -> tuple[bytes, str]:
+        def label(answer: Answer) -> tuple[bytes, str]:
             content_type = answer.content_type or accept
             # Inside the retry loop: an empty or cut-off artifact is fetched again, never handed on.
             # Only transport integrity here (the end marker of the format); orderflow.labels validates
             # the label itself (pages, size, PIN).
-            if not answer.body or not _artifact_complete(answer.body, content_type):
+            if not answer.body or not artifact_complete(answer.body, content_type):
                 raise _MalformedAnswer("label artifact empty or truncated", status=answer.status,
                                        request_id=call.ref)
             return answer.body, content_type
@@ -442,7 +414,7 @@ class CanadaPostHook(BaseHook):
         if not wire.contract or (isinstance(shipment, ShipmentInfo) and not shipment.contract):
             raise RefundRequired(
                 "non-contract shipments cannot be voided; request a refund",
-                request_id=_ref(shipment),
+                request_id=shipment_ref(shipment),
             )
         call = wire.void(shipment)
         try:
@@ -490,9 +462,9 @@ class CanadaPostHook(BaseHook):
         parsers of :mod:`~orderflow.hooks.canadapost_manifest` read it."""
         wire = self._wire()
         url = link if link and "://" in link else wire.manifests_url()
-        accept = cpxml.MT_MANIFEST if isinstance(wire, _XmlWire) else cpjson.MT_JSON
-        call = _Call(f"get_{root}", "GET", url, "C", accept, params=params, ref=_short(url))
-        return self._get(call, lambda a: wire._root(a, call, root, cpxml.NS_MANIFEST))
+        accept = cpxml.MT_MANIFEST if isinstance(wire, XmlWire) else cpjson.MT_JSON
+        call = Call(f"get_{root}", "GET", url, "C", accept, params=params, ref=short_ref(url))
+        return self._get(call, lambda a: wire.root(a, call, root, cpxml.NS_MANIFEST))
 
     def track(self, pin: str) -> TrackingSummary:
         """The PIN's latest event. A PIN not scanned yet (``004`` No Pin History, ``007`` No Delivery
@@ -534,7 +506,7 @@ class CanadaPostHook(BaseHook):
     # ----------------------------------------------------------------------------------------
 
     def _recover(
-        self, wire: _Wire, request: ShipmentRequest, window_start: datetime, *, first: bool = False
+        self, wire: Wire, request: ShipmentRequest, window_start: datetime, *, first: bool = False
     ) -> ShipmentInfo | None:
         crid = request.customer_request_id
         if wire.contract:
@@ -558,12 +530,12 @@ class CanadaPostHook(BaseHook):
             log.info("shipment %s already exists for %s; adopting it", found[0].shipment_id, crid)
         return found[0] if found else None
 
-    def _resolve(self, wire: _Wire, list_call: _Call) -> list[ShipmentInfo]:
+    def _resolve(self, wire: Wire, list_call: Call) -> list[ShipmentInfo]:
         """Get Shipments items → ShipmentInfo (following links; 404 = voided or expired → skipped)."""
         infos = [self._read_listed(wire, item) for item in self._get(list_call, wire.parse_list)]
         return [info for info in infos if info is not None]
 
-    def _read_listed(self, wire: _Wire, item: str | ShipmentInfo) -> ShipmentInfo | None:
+    def _read_listed(self, wire: Wire, item: str | ShipmentInfo) -> ShipmentInfo | None:
         """One listed shipment (its link followed); None when it is gone or no longer a usable label."""
         if isinstance(item, ShipmentInfo):
             info = item
@@ -579,7 +551,7 @@ class CanadaPostHook(BaseHook):
             return None
         return info
 
-    def _find_nc(self, wire: _Wire, crid: str, start: datetime, end: datetime) -> list[ShipmentInfo]:
+    def _find_nc(self, wire: Wire, crid: str, start: datetime, end: datetime) -> list[ShipmentInfo]:
         """Non-contract: list the window, read only the shipments ``nc_seen`` has not seen, match refs."""
 
         def read_details(info: ShipmentInfo) -> ShipmentDetails | None:
@@ -598,17 +570,17 @@ class CanadaPostHook(BaseHook):
     # sending
     # ----------------------------------------------------------------------------------------
 
-    def _get(self, call: _Call, parse: Callable[[_Answer], T]) -> T:
+    def _get(self, call: Call, parse: Callable[[Answer], T]) -> T:
         """An idempotent read, parsed inside the retry loop (a truncated body is fetched again)."""
         return self._send(call, retry="free", parse=parse)
 
     @overload
-    def _send(self, call: _Call, retry: str = ..., parse: None = None) -> _Answer: ...
+    def _send(self, call: Call, retry: str = ..., parse: None = None) -> Answer: ...
 
     @overload
-    def _send(self, call: _Call, retry: str = ..., *, parse: Callable[[_Answer], T]) -> T: ...
+    def _send(self, call: Call, retry: str = ..., *, parse: Callable[[Answer], T]) -> T: ...
 
-    def _send(self, call: _Call, retry: str = "none", parse: Callable[[_Answer], Any] | None = None) -> Any:
+    def _send(self, call: Call, retry: str = "none", parse: Callable[[Answer], Any] | None = None) -> Any:
         """Send ``call`` and parse the answer. ``retry``: ``"free"`` (idempotent: any retryable error,
         malformed answers included), ``"unsent"`` (only throttling and connect failures, where the
         server did not act) or ``"none"``."""
@@ -635,7 +607,7 @@ class CanadaPostHook(BaseHook):
                 return once()
         raise AssertionError("unreachable: retrying re-raises")  # pragma: no cover
 
-    def _send_once(self, call: _Call) -> _Answer:
+    def _send_once(self, call: Call) -> Answer:
         """One request (two for a portal 401: refresh the token, then resend once)."""
         config = self._load_config()
         answer = self._http(call)
@@ -645,7 +617,7 @@ class CanadaPostHook(BaseHook):
             answer = self._http(call)
         return self._check(call, answer)
 
-    def _http(self, call: _Call) -> _Answer:
+    def _http(self, call: Call) -> Answer:
         config = self._load_config()
         if not same_origin(call.url, config.base_url):
             raise CanadaPostForeignLinkError.of(call.op, call.url, config.base_url, call.ref)
@@ -680,9 +652,9 @@ class CanadaPostHook(BaseHook):
             raise CanadaPostRetryableError(f"{call.op}: {type(exc).__name__}", request_id=call.ref) from exc
         ctype = (response.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         log.debug("%s %s -> %s", call.op, call.ref or "", response.status_code)
-        return _Answer(response.status_code, response.content, ctype, response.headers)
+        return Answer(response.status_code, response.content, ctype, response.headers)
 
-    def _check(self, call: _Call, answer: _Answer) -> _Answer:
+    def _check(self, call: Call, answer: Answer) -> Answer:
         if answer.status == 202 and call.op == "get_label":
             wait = max(self.artifact_wait, parse_retry_after(answer.headers.get("Retry-After")) or 0.0)
             raise _ArtifactNotReady("label not ready yet (202)", status=202, request_id=call.ref,
@@ -798,336 +770,3 @@ class CanadaPostHook(BaseHook):
             with attempt:
                 return once()
         raise AssertionError("unreachable")  # pragma: no cover
-
-
-class _NotSent(CanadaPostRetryableError):
-    """The request never reached the server (connect failure): always safe to send again."""
-
-    def __init__(self, summary: str, **kwargs: Any) -> None:
-        super().__init__(summary, **kwargs)
-        self.connection_hint = ("could not connect to Canada Post (DNS, connection refused or connect timeout): "
-                                "check the Connection's host and that it is reachable from the workers")
-
-
-def create_not_processed(exc: BaseException | None) -> bool:
-    """True for a create-shipment error that proves Canada Post did not act on the POST: throttled
-    ("Rejected by SLM Monitor" / 429, refused before processing) or never sent (connect failure).
-    Anything else retryable (read timeout, dropped connection, 5xx, malformed body) is ambiguous."""
-    return isinstance(exc, CanadaPostThrottledError | _NotSent)
-
-
-def _artifact_complete(body: bytes, content_type: str) -> bool:
-    """Whether an artifact ends the way its format must (PDF ``%%EOF``, ZPL ``^XZ``)."""
-    tail = body[-2048:].rstrip()
-    if content_type == cpxml.MT_PDF:
-        return body.startswith(b"%PDF") and b"%%EOF" in tail
-    if content_type == cpxml.MT_ZPL:
-        return tail.upper().endswith(b"^XZ")
-    return True
-
-
-def _ref(shipment: str | ShipmentInfo) -> str:
-    return shipment.shipment_id if isinstance(shipment, ShipmentInfo) else shipment
-
-
-# --------------------------------------------------------------------------------------------
-# configuration
-# --------------------------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------------------------
-# wires: request specs + answer parsing per transport (no I/O)
-# --------------------------------------------------------------------------------------------
-
-
-class _Wire(abc.ABC):
-    """What differs between the transports: URLs, media types, body codec, answer codec."""
-
-    def __init__(self, config: CanadaPostSettings) -> None:
-        self.config = config
-        self.s = config.shipper
-
-    @property
-    def contract(self) -> bool:
-        return self.s.contract
-
-    # each transport provides these
-    @abc.abstractmethod
-    def url(self, path: str) -> str:
-        """Transport-specific."""
-
-    @abc.abstractmethod
-    def shipments_url(self) -> str:
-        """Transport-specific."""
-
-    @abc.abstractmethod
-    def create(self, request: ShipmentRequest, group_id: str | None) -> _Call:
-        """Transport-specific."""
-
-    @abc.abstractmethod
-    def messages(self, answer: _Answer) -> list[CarrierMessage]:
-        """Transport-specific."""
-
-    @abc.abstractmethod
-    def _root(self, answer: _Answer, call: _Call, root: str, ns: str) -> etree._Element:
-        """Transport-specific."""
-
-    @abc.abstractmethod
-    def list_accept(self) -> str:
-        """Transport-specific."""
-
-    @abc.abstractmethod
-    def manifests_url(self) -> str:
-        """Transport-specific."""
-
-    @abc.abstractmethod
-    def transmit(self, group_ids: list[str], customer_reference: str | None = None) -> _Call:
-        """Transport-specific."""
-
-    @abc.abstractmethod
-    def refund(self, shipment: str | ShipmentInfo, email: str) -> _Call:
-        """Transport-specific."""
-
-    @abc.abstractmethod
-    def track(self, pin: str) -> _Call:
-        """Transport-specific."""
-
-    @abc.abstractmethod
-    def parse_list(self, answer: _Answer) -> list[str | ShipmentInfo]:
-        """Transport-specific."""
-
-    @abc.abstractmethod
-    def parse_tracking(self, answer: _Answer, call: _Call) -> TrackingSummary:
-        """Transport-specific."""
-
-    # shared
-    def shipment_url(self, shipment: str | ShipmentInfo) -> str:
-        if isinstance(shipment, ShipmentInfo):
-            return shipment.self_link or f"{self.shipments_url()}/{shipment.shipment_id}"
-        if "://" in shipment:
-            return shipment
-        return f"{self.shipments_url()}/{shipment}"
-
-    def list_by_request_id(self, crid: str) -> _Call:
-        return _Call("get_shipments", "GET", self.shipments_url(), "C", self.list_accept(),
-                     params={"requestId": crid}, ref=crid)
-
-    def list_by_pin(self, pin: str) -> _Call:
-        return _Call("get_shipments", "GET", self.shipments_url(), "C", self.list_accept(),
-                     params={"trackingPIN": pin}, ref=pin)
-
-    def list_nc_window(self, start: datetime, end: datetime) -> _Call:
-        return _Call("get_shipments", "GET", self.shipments_url(), "C", self.list_accept(),
-                     params=cpxml.nc_window_params(start, end))
-
-    def get_shipment(self, shipment: str | ShipmentInfo) -> _Call:
-        return _Call("get_shipment", "GET", self.shipment_url(shipment), "A", self.list_accept(),
-                     ref=_short(shipment))
-
-    def get_details(self, shipment: str | ShipmentInfo) -> _Call:
-        if isinstance(shipment, ShipmentInfo) and shipment.links.get("details"):
-            url = shipment.links["details"]
-        else:
-            url = self.shipment_url(shipment).rstrip("/") + "/details"
-        return _Call("get_shipment_details", "GET", url, "A", self.list_accept(), ref=_short(shipment))
-
-    def artifact(self, link: str, accept: str) -> _Call:
-        return _Call("get_label", "GET", link if "://" in link else self.url(link), "A", accept,
-                     ref=_short(link))
-
-    def void(self, shipment: str | ShipmentInfo) -> _Call:
-        return _Call("void_shipment", "DELETE", self.shipment_url(shipment), "B", self.list_accept(),
-                     ref=_short(shipment))
-
-    def refund_url(self, shipment: str | ShipmentInfo) -> str:
-        if isinstance(shipment, ShipmentInfo) and shipment.links.get("refund"):
-            return shipment.links["refund"]
-        return self.shipment_url(shipment).rstrip("/") + "/refund"
-
-    def parse_shipment_info(self, answer: _Answer, call: _Call) -> ShipmentInfo:
-        root_name = "shipment-info" if self.contract else "non-contract-shipment-info"
-        ns = cpxml.NS_SHIPMENT if self.contract else cpxml.NS_NCSHIPMENT
-        root = self._root(answer, call, root_name, ns)
-        try:
-            return cpxml.shipment_info_from_element(root)
-        except XmlDecodeError as exc:
-            raise _MalformedAnswer(f"{call.op}: {exc}", status=answer.status, request_id=call.ref) from exc
-
-    def parse_details(self, answer: _Answer, call: _Call) -> ShipmentDetails:
-        root_name = "shipment-details" if self.contract else "non-contract-shipment-details"
-        ns = cpxml.NS_SHIPMENT if self.contract else cpxml.NS_NCSHIPMENT
-        root = self._root(answer, call, root_name, ns)
-        try:
-            details, _ = cpxml.parse_shipment_details(etree.tostring(root))
-        except XmlDecodeError as exc:
-            raise _MalformedAnswer(f"{call.op}: {exc}", status=answer.status, request_id=call.ref) from exc
-        assert details is not None
-        return details
-
-    def parse_refund(self, answer: _Answer, call: _Call) -> RefundInfo:
-        root_name = "shipment-refund-request-info" if self.contract else "non-contract-shipment-refund-request-info"
-        ns = cpxml.NS_SHIPMENT if self.contract else cpxml.NS_NCSHIPMENT
-        root = self._root(answer, call, root_name, ns)
-        try:
-            info, _ = cpxml.parse_refund_info(etree.tostring(root))
-        except XmlDecodeError as exc:
-            raise _MalformedAnswer(f"{call.op}: {exc}", status=answer.status, request_id=call.ref) from exc
-        assert info is not None
-        return info
-
-    def parse_manifests(self, answer: _Answer, call: _Call) -> TransmitResult:
-        root = self._root(answer, call, "manifests", cpxml.NS_MANIFEST)
-        try:
-            result, _ = cpxml.parse_manifests(etree.tostring(root))
-        except XmlDecodeError as exc:
-            raise _MalformedAnswer(f"{call.op}: {exc}", status=answer.status, request_id=call.ref) from exc
-        assert result is not None
-        return result
-
-
-def _short(value: str | ShipmentInfo) -> str:
-    """An id for logs: a shipment id, or the last path segments of a link (links carry no PII)."""
-    if isinstance(value, ShipmentInfo):
-        return value.shipment_id
-    if "://" in value:
-        return "/".join(urlsplit(value).path.rstrip("/").split("/")[-2:])
-    return value
-
-
-class _XmlWire(_Wire):
-    def url(self, path: str) -> str:
-        return self.config.base_url + path
-
-    def shipments_url(self) -> str:
-        return self.url(cpxml.shipments_path(self.s))
-
-    def list_accept(self) -> str:
-        return cpxml.shipment_media_type(self.s)
-
-    def create(self, request: ShipmentRequest, group_id: str | None) -> _Call:
-        req = replace(request, group_id=group_id) if self.contract else request
-        body = cpxml.to_bytes(cpxml.build_shipment(req, self.s))
-        mt = cpxml.shipment_media_type(self.s)
-        return _Call("create_shipment", "POST", self.shipments_url(), "A", mt, mt, body,
-                     ref=request.customer_request_id)
-
-    def refund(self, shipment: str | ShipmentInfo, email: str) -> _Call:
-        body = cpxml.to_bytes(cpxml.build_refund_request(email, contract=self.contract))
-        mt = cpxml.shipment_media_type(self.s)
-        return _Call("request_refund", "POST", self.refund_url(shipment), "B", mt, mt, body,
-                     ref=_short(shipment))
-
-    def manifests_url(self) -> str:
-        return self.url(cpxml.manifest_path(self.s))
-
-    def transmit(self, group_ids: list[str], customer_reference: str | None = None) -> _Call:
-        body = cpxml.to_bytes(cpmanifest.build_transmit_set(group_ids, self.s, customer_reference))
-        return _Call("transmit", "POST", self.manifests_url(), "C", cpxml.MT_MANIFEST,
-                     cpxml.MT_MANIFEST, body, ref=",".join(group_ids))
-
-    def track(self, pin: str) -> _Call:
-        return _Call("track", "GET", self.url(cpxml.tracking_summary_path(pin)), "E", cpxml.MT_TRACK,
-                     ref=pin)
-
-    def messages(self, answer: _Answer) -> list[CarrierMessage]:
-        return cpxml.parse_messages(answer.body)
-
-    def _root(self, answer: _Answer, call: _Call, root: str, ns: str) -> etree._Element:
-        try:
-            el = cpxml.parse_xml(answer.body)
-        except XmlDecodeError as exc:
-            raise _MalformedAnswer(f"{call.op}: {exc}", status=answer.status, request_id=call.ref) from exc
-        if etree.QName(el).localname != root:
-            raise _MalformedAnswer(f"{call.op}: expected <{root}>, got <{etree.QName(el).localname}>",
-                                   status=answer.status, request_id=call.ref)
-        return el
-
-    def parse_list(self, answer: _Answer) -> list[str | ShipmentInfo]:
-        try:
-            items, _ = cpxml.parse_shipments(answer.body)
-        except XmlDecodeError as exc:
-            raise _MalformedAnswer(f"get_shipments: {exc}", status=answer.status) from exc
-        return items
-
-    def parse_tracking(self, answer: _Answer, call: _Call) -> TrackingSummary:
-        try:
-            summary, _ = cpxml.parse_tracking_summary(answer.body)
-        except XmlDecodeError as exc:
-            raise _MalformedAnswer(f"{call.op}: {exc}", status=answer.status, request_id=call.ref) from exc
-        assert summary is not None
-        return summary
-
-
-class _PortalWire(_Wire):
-    def url(self, path: str) -> str:
-        return urljoin(self.config.base_url, path.lstrip("/"))
-
-    def shipments_url(self) -> str:
-        mb, mobo = self.s.customer_number, self.s.mobo
-        return self.url(f"shipping/v1/{mb}/{mobo}/shipments")  # contract only (checked at config load)
-
-    def list_accept(self) -> str:
-        return cpjson.MT_JSON
-
-    def create(self, request: ShipmentRequest, group_id: str | None) -> _Call:
-        req = replace(request, group_id=group_id) if self.contract else request
-        body = cpjson.encode_request(cpxml.build_shipment(req, self.s))
-        return _Call("create_shipment", "POST", self.shipments_url(), "A", cpjson.MT_JSON, cpjson.MT_JSON,
-                     body, ref=request.customer_request_id)
-
-    def refund(self, shipment: str | ShipmentInfo, email: str) -> _Call:
-        body = cpjson.encode_request(cpxml.build_refund_request(email, contract=self.contract))
-        return _Call("request_refund", "POST", self.refund_url(shipment), "B", cpjson.MT_JSON,
-                     cpjson.MT_JSON, body, ref=_short(shipment))
-
-    def manifests_url(self) -> str:
-        return self.url(f"shipping/v1/{self.s.customer_number}/{self.s.mobo}/manifests")
-
-    def transmit(self, group_ids: list[str], customer_reference: str | None = None) -> _Call:
-        body = cpjson.encode_request(cpmanifest.build_transmit_set(group_ids, self.s, customer_reference))
-        return _Call("transmit", "POST", self.manifests_url(), "C", cpjson.MT_JSON, cpjson.MT_JSON, body,
-                     ref=",".join(group_ids))
-
-    def track(self, pin: str) -> _Call:
-        return _Call("track", "GET", self.url(f"tracking/v1/pins/{pin}/summaries"), "E", cpjson.MT_JSON,
-                     ref=pin)
-
-    def messages(self, answer: _Answer) -> list[CarrierMessage]:
-        return cpjson.parse_messages(answer.body) or cpxml.parse_messages(answer.body)
-
-    def _decode(self, answer: _Answer, call: _Call) -> Any:
-        try:
-            return cpjson.decode(answer.body)
-        except XmlDecodeError as exc:
-            raise _MalformedAnswer(f"{call.op}: {exc}", status=answer.status, request_id=call.ref) from exc
-
-    def _root(self, answer: _Answer, call: _Call, root: str, ns: str) -> etree._Element:
-        obj = self._decode(answer, call)
-        try:
-            return cpjson.json_to_element(obj, root, ns)
-        except XmlDecodeError as exc:
-            raise _MalformedAnswer(f"{call.op}: {exc}", status=answer.status, request_id=call.ref) from exc
-
-    def parse_list(self, answer: _Answer) -> list[str | ShipmentInfo]:
-        call = _Call("get_shipments", "GET", "", "C", cpjson.MT_JSON)
-        obj = self._decode(answer, call)
-        try:
-            root = cpjson.shipments_to_element(obj)
-            items, _ = cpxml.parse_shipments(etree.tostring(root))
-        except XmlDecodeError as exc:
-            raise _MalformedAnswer(f"get_shipments: {exc}", status=answer.status) from exc
-        return items
-
-    def parse_tracking(self, answer: _Answer, call: _Call) -> TrackingSummary:
-        obj = self._decode(answer, call)
-        if isinstance(obj, list):
-            obj = {"pinSummaries": obj}
-        elif isinstance(obj, dict) and "pin" in obj:
-            obj = {"pinSummaries": [obj]}
-        try:
-            root = cpjson.json_to_element(obj, "tracking-summary", cpxml.NS_TRACK)
-            summary, _ = cpxml.parse_tracking_summary(etree.tostring(root))
-        except XmlDecodeError as exc:
-            raise _MalformedAnswer(f"{call.op}: {exc}", status=answer.status, request_id=call.ref) from exc
-        assert summary is not None
-        return summary

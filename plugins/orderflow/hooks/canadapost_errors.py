@@ -5,6 +5,9 @@
     CanadaPostError
     ├── CanadaPostRetryableError            429, 5xx, 408, connection errors, timeouts, malformed bodies
     │   ├── CanadaPostThrottledError        429 or "Rejected by SLM Monitor" (wait >= 60 s)
+    │   ├── _NotSent                        never connected: always safe to send again
+    │   ├── _MalformedAnswer                a 2xx whose body is not what the call returns
+    │   ├── _ArtifactNotReady               202: the label is still being rendered
     │   └── ShipmentOutcomeUnknown          a create-shipment whose outcome recovery could not settle
     │       └── CreateInDoubt               ... its look-up found nothing yet: wait, then look again
     └── CanadaPostPermanentError            (also AirflowFailException: no retry can fix it)
@@ -23,6 +26,7 @@ echo input, so they are not put in ``str(exc)`` beyond the codes.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from airflow.sdk.exceptions import AirflowFailException
@@ -190,3 +194,29 @@ def exception_for(status: int, messages: list[CarrierMessage], body: str | None)
 
 def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, CanadaPostRetryableError)
+
+
+# Raised inside the hook's layers (the wire, the sending). Their names are recorded in history rows
+# (operators.errors.error_detail) and _NotSent is recognised by name there: they keep their names.
+class _ArtifactNotReady(CanadaPostRetryableError):
+    """202: the label is still being rendered."""
+
+
+class _MalformedAnswer(CanadaPostRetryableError):
+    """A 2xx whose body is not what the call returns (truncated, wrong document)."""
+
+
+class _NotSent(CanadaPostRetryableError):
+    """The request never reached the server (connect failure): always safe to send again."""
+
+    def __init__(self, summary: str, **kwargs: Any) -> None:
+        super().__init__(summary, **kwargs)
+        self.connection_hint = ("could not connect to Canada Post (DNS, connection refused or connect timeout): "
+                                "check the Connection's host and that it is reachable from the workers")
+
+
+def create_not_processed(exc: BaseException | None) -> bool:
+    """True for a create-shipment error that proves Canada Post did not act on the POST: throttled
+    ("Rejected by SLM Monitor" / 429, refused before processing) or never sent (connect failure).
+    Anything else retryable (read timeout, dropped connection, 5xx, malformed body) is ambiguous."""
+    return isinstance(exc, CanadaPostThrottledError | _NotSent)
