@@ -7,7 +7,6 @@ re-exported here so callers import one module).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -16,19 +15,19 @@ from typing import Any
 
 import requests
 from airflow.sdk import BaseHook
+from airflow.sdk.log import mask_secret
 
 from orderflow.batching import chunked
 from orderflow.hooks import mirakl_aftersale as aftersale
 from orderflow.hooks._http import (
     RateLimiter,
     RetryPolicy,
-    absolute_base_url,
     build_session,
     never_connected,
     parse_retry_after,
     retrying,
 )
-from orderflow.hooks.connection_forms import MIRAKL_CONNECTION_TYPE, form_extra, legacy_field_behaviour
+from orderflow.hooks.connection_forms import MIRAKL_CONNECTION_TYPE, legacy_field_behaviour
 from orderflow.hooks.mirakl_api import (
     ORDER_IDS_PER_REQUEST,
     ORDERS_PAGE_SIZE,
@@ -66,6 +65,7 @@ from orderflow.hooks.mirakl_errors import (
     error_from_response,
     request_id_from_headers,
 )
+from orderflow.hooks.mirakl_settings import DEFAULT_RATE_LIMITS, DEFAULT_TIMEOUT, MiraklSettings
 
 __all__ = [
     "CONNECTION_TYPE_INFO",
@@ -88,26 +88,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Rate-limit budgets, calls per minute, per process and per connection id. Keys:
-#   OR11_poll    one *sweep* of OR11 by update date (all its pages): Mirakl's documented maximum is
-#                "once per minute" for asynchronous polling.
-#   OR11_lookup  each OR11 request by order_ids (acceptance validation). Undocumented: our own budget.
-#   OR21, OR23, OR24, SH21, M10, M11, M12, OR43: each request; Mirakl documents "at each event"
-#                (no number), so unlimited by default and 429 + Retry-After does the rest.
-# SH21's "once per day" is not enforced: a limiter blocks, and blocking a day is never right; callers
-# (the connection test, a daily carrier sync) already call it rarely.
-DEFAULT_RATE_LIMITS: dict[str, float | None] = {"OR11_poll": 1.0, "OR11_lookup": 30.0}
-RATE_LIMIT_KEYS = frozenset({
-    "OR11_poll", "OR11_lookup", "OR21", "OR23", "OR24", "SH21", "M10", "M11", "M12", "OR43",
-    "OR28", "OR29", "OR30", "OR64", "RE01", "RE02", "RT11", "RT25", "RT26", "RT27",
-})
 # RE01 answers change when Best Buy edits its reason lists (rarely): one read per hour and connection.
 REASONS_CACHE_SECONDS = 3600.0
 _REASONS_CACHE: dict[str, tuple[float, list[aftersale.Reason]]] = {}
-
-# (connect, read) seconds. Mirakl answers list calls in well under a few seconds; 30 s read covers a
-# slow 100-order page without letting a hung socket hold a worker slot for long.
-DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 30.0)
 
 # Seek pagination guard: a server that keeps returning the same token would loop forever.
 MAX_THREAD_PAGES = 1000
@@ -117,33 +100,14 @@ MAX_THREAD_PAGES = 1000
 CONNECTION_TYPE_INFO: dict[str, Any] = MIRAKL_CONNECTION_TYPE
 
 
-def _as_rate(value: Any, key: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        rate = float(value)
-    except (TypeError, ValueError):
-        raise MiraklValidationError(f"rate limit {key!r} must be a number of calls per minute, got {value!r}") from None
-    if rate < 0:
-        raise MiraklValidationError(f"rate limit {key!r} must be >= 0")
-    return rate or None
-
-
 class MiraklHook(BaseHook):
     """Mirakl seller (shop) API client for Best Buy Canada Marketplace.
 
-    Connection (``mirakl_default``, conn type ``mirakl``):
-
-    - ``host``: base URL, e.g. ``https://marketplace.bestbuy.ca`` (paths ``/api/...`` are appended).
-      A host without a scheme takes it from ``schema`` (default ``https``); ``port`` is honoured.
-    - ``password``: the shop API key, sent as the raw ``Authorization`` header (no ``Bearer``).
-      It is registered with Airflow's secrets masker; it is never logged.
-    - extra ``shop_id`` (optional int): sent as ``shop_id`` query parameter on every call; only needed
-      when the key's user can access several shops.
-    - extra ``rate_limits`` (optional object, calls per minute; ``0``/``null`` = unlimited): see
-      ``DEFAULT_RATE_LIMITS``; keys ``OR11_poll`` (default 1), ``OR11_lookup`` (default 30), and
-      ``OR21``, ``OR23``, ``OR24``, ``SH21``, ``M10``, ``M11``, ``M12``, ``OR43`` (default unlimited).
-    - extra ``timeout`` (optional): read timeout seconds, or ``[connect, read]``.
+    Connection (``mirakl_default``, conn type ``mirakl``): ``host`` (base URL), ``password`` (the shop
+    API key, sent as the raw ``Authorization`` header, registered with Airflow's secrets masker, never
+    logged), extras ``shop_id``, ``rate_limits`` and ``timeout``: read by
+    :meth:`~orderflow.hooks.mirakl_settings.MiraklSettings.from_connection` (the fields are documented
+    in :mod:`orderflow.hooks.mirakl_settings`), available as :attr:`config`.
 
     Constructor arguments override the connection's extras. ``__init__`` only stores arguments;
     the session is built from the Connection at first use.
@@ -182,10 +146,7 @@ class MiraklHook(BaseHook):
         # Injectable so tests can observe or shorten waits between retries.
         self._sleep = sleep
         self._session: requests.Session | None = None
-        self.base_url: str | None = None
-        self.shop_id: int | None = None
-        self.timeout: tuple[float, float] = DEFAULT_TIMEOUT
-        self.rate_limits: dict[str, float | None] = dict(DEFAULT_RATE_LIMITS)
+        self._config: MiraklSettings | None = None
 
     # -- Airflow UI ---------------------------------------------------------------------------------
     @classmethod
@@ -196,70 +157,50 @@ class MiraklHook(BaseHook):
     # -- session ------------------------------------------------------------------------------------
     def get_conn(self) -> requests.Session:
         """The HTTP session, built from the Connection on first use."""
-        if self._session is not None:
-            return self._session
-        conn = self.get_connection(self.mirakl_conn_id)
-        api_key = conn.password
-        if not api_key:
-            raise MiraklValidationError(f"connection {self.mirakl_conn_id!r} has no API key (password)")
-        try:
-            from airflow.sdk.log import mask_secret
+        return self._open()[0]
 
-            mask_secret(api_key)
-        except ImportError:  # pragma: no cover - Airflow 3.x always has it
-            pass
-        if not conn.host:
-            raise MiraklValidationError(f"connection {self.mirakl_conn_id!r} has no host (base URL)")
-        self.base_url = absolute_base_url(conn.host.rstrip("/"), scheme=conn.schema, port=conn.port)
-        extra = form_extra(conn.extra_dejson, "mirakl")
+    @property
+    def config(self) -> MiraklSettings:
+        """The Connection's settings, read with the session on first use."""
+        return self._open()[1]
 
-        shop_id = extra.get("shop_id")
-        if shop_id not in (None, ""):
-            try:
-                self.shop_id = int(shop_id)
-            except (TypeError, ValueError):
-                raise MiraklValidationError(f"extra shop_id must be an integer, got {shop_id!r}") from None
+    def _open(self) -> tuple[requests.Session, MiraklSettings]:
+        # Each new session (the first, or the next after close()) reads the Connection again.
+        if self._session is None or self._config is None:
+            conn = self.get_connection(self.mirakl_conn_id)
+            if conn.password:
+                mask_secret(conn.password)
+            config = MiraklSettings.from_connection(
+                conn, conn_id=self.mirakl_conn_id, timeout=self._timeout_arg, rate_limits=self._rate_limits_arg
+            )
+            self._config = config
+            self._session = build_session(
+                {
+                    "Authorization": config.api_key,
+                    "Accept": "application/json",
+                    "User-Agent": "orderflow-mirakl-hook/1.0",
+                }
+            )
+            log.info("Mirakl session for connection %s: %s (shop_id=%s)", self.mirakl_conn_id, config.base_url,
+                     config.shop_id)
+        return self._session, self._config
 
-        timeout = self._timeout_arg if self._timeout_arg is not None else extra.get("timeout")
-        self.timeout = self._parse_timeout(timeout)
+    # What the Connection said, once read (before: None / the defaults, as the hook always showed).
+    @property
+    def base_url(self) -> str | None:
+        return self._config.base_url if self._config else None
 
-        limits: dict[str, float | None] = dict(DEFAULT_RATE_LIMITS)
-        extra_limits = extra.get("rate_limits") or {}
-        if isinstance(extra_limits, str):
-            try:
-                extra_limits = json.loads(extra_limits)
-            except ValueError:
-                raise MiraklValidationError("extra rate_limits must be a JSON object") from None
-        for source in (extra_limits, self._rate_limits_arg or {}):
-            if not isinstance(source, Mapping):
-                raise MiraklValidationError("rate_limits must be a mapping of key to calls per minute")
-            for key, value in source.items():
-                if key not in RATE_LIMIT_KEYS:
-                    raise MiraklValidationError(f"unknown rate limit key {key!r} (known: {sorted(RATE_LIMIT_KEYS)})")
-                limits[key] = _as_rate(value, key)
-        self.rate_limits = limits
+    @property
+    def shop_id(self) -> int | None:
+        return self._config.shop_id if self._config else None
 
-        self._session = build_session(
-            {
-                "Authorization": api_key,
-                "Accept": "application/json",
-                "User-Agent": "orderflow-mirakl-hook/1.0",
-            }
-        )
-        log.info("Mirakl session for connection %s: %s (shop_id=%s)", self.mirakl_conn_id, self.base_url, self.shop_id)
-        return self._session
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return self._config.timeout if self._config else DEFAULT_TIMEOUT
 
-    @staticmethod
-    def _parse_timeout(value: Any) -> tuple[float, float]:
-        if value is None or value == "":
-            return DEFAULT_TIMEOUT
-        try:
-            if isinstance(value, list | tuple):
-                connect, read = (float(v) for v in value)
-                return (connect, read)
-            return (DEFAULT_TIMEOUT[0], float(value))
-        except (TypeError, ValueError):
-            raise MiraklValidationError(f"timeout must be seconds or [connect, read], got {value!r}") from None
+    @property
+    def rate_limits(self) -> dict[str, float | None]:
+        return self._config.rate_limits if self._config else dict(DEFAULT_RATE_LIMITS)
 
     def close(self) -> None:
         if self._session is not None:
@@ -268,16 +209,15 @@ class MiraklHook(BaseHook):
 
     def limiter(self, key: str) -> RateLimiter:
         """The process-wide limiter for ``key`` on this connection (created with the configured budget)."""
-        self.get_conn()
-        return RateLimiter.shared(f"mirakl:{self.mirakl_conn_id}:{key}", self.rate_limits.get(key))
+        return RateLimiter.shared(f"mirakl:{self.mirakl_conn_id}:{key}", self.config.rate_limits.get(key))
 
     # -- the one request path -----------------------------------------------------------------------
     def _send_once(self, req: MiraklRequest) -> requests.Response:
-        session = self.get_conn()
+        session, config = self._open()
         params = req.query()
-        if self.shop_id is not None:
-            params["shop_id"] = str(self.shop_id)
-        kwargs: dict[str, Any] = {"params": params, "timeout": self.timeout, "allow_redirects": False}
+        if config.shop_id is not None:
+            params["shop_id"] = str(config.shop_id)
+        kwargs: dict[str, Any] = {"params": params, "timeout": config.timeout, "allow_redirects": False}
         if req.has_json_body:
             kwargs["json"] = req.json_body
         elif req.multipart is not None:
@@ -288,9 +228,9 @@ class MiraklHook(BaseHook):
             kwargs["data"] = b""
         started = time.monotonic()
         try:
-            resp = session.request(req.method, f"{self.base_url}{req.path}", **kwargs)
+            resp = session.request(req.method, f"{config.base_url}{req.path}", **kwargs)
         except requests.Timeout as exc:
-            err = MiraklTimeoutError(
+            err: MiraklConnectionError = MiraklTimeoutError(
                 f"{'connect' if isinstance(exc, requests.ConnectTimeout) else 'read'} timeout after "
                 f"{time.monotonic() - started:.1f}s on {req.method} {req.path}",
                 operation=req.operation,
@@ -305,7 +245,7 @@ class MiraklHook(BaseHook):
             err.may_have_been_applied = not never_connected(exc)
             if not err.may_have_been_applied:
                 err.connection_hint = (
-                    f"could not connect to {self.base_url} (DNS or connection refused): check the Connection's "
+                    f"could not connect to {config.base_url} (DNS or connection refused): check the Connection's "
                     "host and that it is reachable from the workers"
                 )
             raise err from exc
@@ -595,8 +535,7 @@ class MiraklHook(BaseHook):
 
     def list_reasons(self, reason_type: str | None = None, *, fresh: bool = False) -> list[aftersale.Reason]:
         """RE01, cached per connection for ``REASONS_CACHE_SECONDS``; filtered by type when given."""
-        self.get_conn()
-        key = f"{self.mirakl_conn_id}:{self.base_url}"
+        key = f"{self.mirakl_conn_id}:{self.config.base_url}"
         cached = _REASONS_CACHE.get(key)
         if fresh or cached is None or time.monotonic() - cached[0] > REASONS_CACHE_SECONDS:
             resp = self._call(aftersale.build_list_reasons())

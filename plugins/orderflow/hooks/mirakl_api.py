@@ -405,7 +405,7 @@ def parse_json(operation: str, status: int, text: str, request_id: str | None = 
         raise _bad_body(operation, status, "empty body where JSON was expected", text, request_id)
     try:
         return json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:  # the ValueError json.loads raises for a str
         raise _bad_body(operation, status, f"not JSON ({exc.msg} at char {exc.pos})", text, request_id) from None
 
 
@@ -483,7 +483,8 @@ def parse_thread(status: int, text: str, request_id: str | None = None) -> dict[
     """M10 200 body: one thread with its ``messages``."""
     payload = parse_json("M10", status, text, request_id)
     _check_thread("M10", status, payload, "thread", text, request_id)
-    return payload
+    thread: dict[str, Any] = payload  # _check_thread refused anything but an object with an id
+    return thread
 
 
 def parse_message_created(operation: str, status: int, text: str, request_id: str | None = None) -> dict[str, str]:
