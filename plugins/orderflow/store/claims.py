@@ -37,7 +37,7 @@ class ClaimsMixin(StoreBase):
         ``shard`` of ``shards``: only the orders of that shard (``order_shard()``, migration 014).
         ``holder``: the task try taking the claims (recorded). ``ended_tries``: ``(owner, try_number)``
         of tries known to be over: their claims (that try and earlier) count as free."""
-        statuses = [status] if isinstance(status, str) else [str(s) for s in status]
+        statuses = _statuses(status)
         ended = list(ended_tries)
         rows = self.fetch_all(
             "claim_orders",
@@ -54,7 +54,7 @@ class ClaimsMixin(StoreBase):
     def claim_holders(self, status: str | Sequence[str], *, owner: str) -> list[Row]:
         """Task tries (other than `owner`'s) holding live claims on orders in `status`: claimed_by,
         dag_id, run_id, task_id, map_index, try_number (the latest holding one), orders."""
-        statuses = [status] if isinstance(status, str) else [str(s) for s in status]
+        statuses = _statuses(status)
         return self.fetch_all("claim_holders", {"statuses": statuses, "owner": owner})
 
     def held_orders(self, *, limit: int = 500) -> list[Row]:
@@ -77,3 +77,8 @@ class ClaimsMixin(StoreBase):
             return {}
         rows = self.fetch_all("live_claims_of_others", {"order_ids": list(order_ids), "owner": owner})
         return {r["order_id"]: r for r in rows}
+
+
+def _statuses(status: str | Sequence[str]) -> list[str]:
+    """One status or several, as the list of plain strings the queries take."""
+    return [status] if isinstance(status, str) else [str(s) for s in status]
