@@ -67,7 +67,7 @@ class StoreBase:
         self._checkout_timeout = checkout_timeout
         self._lock = threading.Lock()
         self._pool_pid: int | None = None
-        self._idle: list[Any] = []
+        self._idle: list[psycopg2.extensions.connection] = []
         self._slots = threading.BoundedSemaphore(max_connections)
 
     @classmethod
@@ -80,7 +80,7 @@ class StoreBase:
         _ = hook.connection
         return cls(hook.connect, **kwargs)
 
-    def _this_process(self) -> tuple[list[Any], threading.BoundedSemaphore]:
+    def _this_process(self) -> tuple[list[psycopg2.extensions.connection], threading.BoundedSemaphore]:
         """(idle connections, checkout slots) of this process."""
         with self._lock:
             if self._pool_pid != os.getpid():
@@ -99,7 +99,7 @@ class StoreBase:
             self._idle = []
 
     @contextmanager
-    def connection(self) -> Iterator[Any]:
+    def connection(self) -> Iterator[psycopg2.extensions.connection]:
         """A pooled connection for the block (waits for a free one); closed instead of reused if broken.
 
         The caller commits or rolls back; a connection left inside a transaction is rolled back before
@@ -127,7 +127,7 @@ class StoreBase:
             finally:
                 slots.release()
 
-    def _give_back(self, conn: Any, idle: list[Any]) -> None:
+    def _give_back(self, conn: psycopg2.extensions.connection, idle: list[psycopg2.extensions.connection]) -> None:
         if not conn.closed:
             try:
                 status = conn.info.transaction_status
@@ -175,7 +175,8 @@ class StoreBase:
             try:
                 with conn.cursor() as cur:
                     self.run(cur, try_query, params)
-                    locked = bool(cur.fetchone()[0])
+                    row = cur.fetchone()  # one row, one boolean (pg_try_advisory_lock)
+                    locked = row is not None and bool(row[0])
                 conn.commit()
                 yield locked
             finally:
@@ -189,7 +190,7 @@ class StoreBase:
 
     # -- helpers over named queries -------------------------------------------------------
     @staticmethod
-    def run(cur: Any, name: str, params: dict[str, Any] | None = None) -> None:
+    def run(cur: psycopg2.extensions.cursor, name: str, params: dict[str, Any] | None = None) -> None:
         cur.execute(query(name), params or {})
 
     def fetch_all(self, name: str, params: dict[str, Any] | None = None) -> list[Row]:
@@ -218,7 +219,12 @@ class StoreBase:
 
     @staticmethod
     def execute_values(
-        cur: Any, name: str, rows: Sequence[Sequence[Any]], *, fetch: bool = False, page_size: int = 500
+        cur: psycopg2.extensions.cursor,
+        name: str,
+        rows: Sequence[Sequence[Any]],
+        *,
+        fetch: bool = False,
+        page_size: int = 500,
     ) -> list[Row]:
         result = psycopg2.extras.execute_values(cur, query(name), rows, page_size=page_size, fetch=fetch)
         return [dict(r) for r in result] if fetch else []

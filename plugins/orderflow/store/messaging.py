@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from psycopg2.extras import RealDictCursor
+
 from orderflow.hooks.mirakl_records import ThreadRecord
 from orderflow.lifecycle import AR
 from orderflow.store.base import Row, StoreBase, jsonb
@@ -69,7 +71,7 @@ class AutoReplyClaim:
     stays ``intent`` for the next run to resolve (by reading the thread first).
     """
 
-    def __init__(self, store: MessagingMixin, cur: Any, row: Row) -> None:
+    def __init__(self, store: MessagingMixin, cur: RealDictCursor, row: Row) -> None:
         self._store = store
         self._cur = cur
         self.row = row
@@ -100,7 +102,7 @@ class AutoReplyClaim:
                 "sent_by": "auto-reply",
             },
         )
-        message = cur.fetchone()
+        message = self._store.returned_row(cur)
         self._update(AR.SENT, run_id, reply_message_id=message["message_id"], mirakl_message_id=mirakl_message_id)
         self._store.run(
             cur, "msg_conversation_answered",

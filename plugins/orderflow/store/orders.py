@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import psycopg2
+from psycopg2.extras import RealDictCursor
 
 from orderflow import lifecycle
 from orderflow.hooks.mirakl_records import OrderLineRecord, OrderRecord, order_from_payload
@@ -194,7 +195,7 @@ class OrdersMixin(StoreBase):
             ]
 
     def _transition(
-        self, cur: Any, t: Transition, *, run_id: str | None, actor: str | None, release_owner: str | None
+        self, cur: RealDictCursor, t: Transition, *, run_id: str | None, actor: str | None, release_owner: str | None
     ) -> Row:
         self.run(cur, "lock_order_status", {"order_id": t.order_id})
         row = cur.fetchone()

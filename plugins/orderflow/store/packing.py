@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from psycopg2.extras import RealDictCursor
+
 from orderflow import lifecycle
 from orderflow.store.base import Row, StoreBase, jsonb
 
@@ -278,7 +280,7 @@ class PackingMixin(StoreBase):
         return row
 
     # -- internals --------------------------------------------------------------------------
-    def _lock_packable(self, cur: Any, order_id: str, packable_statuses: Sequence[str]) -> str:
+    def _lock_packable(self, cur: RealDictCursor, order_id: str, packable_statuses: Sequence[str]) -> str:
         # The order row lock is what serialises scans of one order (see the module docstring).
         self.run(cur, "lock_order_status", {"order_id": order_id})
         row = cur.fetchone()
@@ -293,16 +295,16 @@ class PackingMixin(StoreBase):
             raise PackingRefused(order_id, "the parcel is packed already", status=status)
         return status
 
-    def _unpacked_parcels(self, cur: Any, order_id: str) -> list[Row]:
+    def _unpacked_parcels(self, cur: RealDictCursor, order_id: str) -> list[Row]:
         self.run(cur, "pack_unpacked_parcels", {"order_id": order_id})
         return [dict(r) for r in cur.fetchall()]
 
-    def _packed_already(self, cur: Any, order_id: str) -> bool:
+    def _packed_already(self, cur: RealDictCursor, order_id: str) -> bool:
         self.run(cur, "pack_latest_session", {"order_id": order_id})
         row = cur.fetchone()
         return row is not None and row["status"] == "packed"
 
-    def _open_session(self, cur: Any, order_id: str, packer: str) -> Row:
+    def _open_session(self, cur: RealDictCursor, order_id: str, packer: str) -> Row:
         self.run(cur, "pack_open_session_create", {"order_id": order_id, "packer": packer})
         created = cur.fetchone()
         if created is not None:
@@ -310,7 +312,7 @@ class PackingMixin(StoreBase):
         self.run(cur, "pack_open_session_lock", {"order_id": order_id})
         return self.returned_row(cur)
 
-    def _session_for_progress(self, cur: Any, order_id: str) -> Row | None:
+    def _session_for_progress(self, cur: RealDictCursor, order_id: str) -> Row | None:
         self.run(cur, "pack_open_session_get", {"order_id": order_id})
         row = cur.fetchone()
         if row is None:
@@ -318,7 +320,7 @@ class PackingMixin(StoreBase):
             row = cur.fetchone()
         return dict(row) if row is not None else None
 
-    def _progress(self, cur: Any, order_id: str, session_id: int | None) -> PackProgress:
+    def _progress(self, cur: RealDictCursor, order_id: str, session_id: int | None) -> PackProgress:
         self.run(cur, "pack_expected_components", {"order_id": order_id})
         lines: dict[str, PackLine] = {}
         for r in cur.fetchall():
@@ -341,7 +343,7 @@ class PackingMixin(StoreBase):
                     c.counted = counts.get((line.order_line_id, c.component_id), 0)
         return PackProgress(list(lines.values()))
 
-    def _stored_scan(self, cur: Any, session_id: int, client_id: str | None) -> ScanOutcome | None:
+    def _stored_scan(self, cur: RealDictCursor, session_id: int, client_id: str | None) -> ScanOutcome | None:
         if not client_id:
             return None
         self.run(cur, "pack_scan_by_client_id", {"session_id": session_id, "client_id": client_id})
@@ -354,7 +356,7 @@ class PackingMixin(StoreBase):
         )
 
     def _scan(
-        self, cur: Any, order_id: str, session_id: int, raw: str, packer: str, progress: PackProgress,
+        self, cur: RealDictCursor, order_id: str, session_id: int, raw: str, packer: str, progress: PackProgress,
         client_id: str | None = None,
     ) -> ScanOutcome:
         """Classify one code against what is still expected, store it, count it if it fits."""
@@ -380,7 +382,7 @@ class PackingMixin(StoreBase):
         )
 
     def _classify(
-        self, cur: Any, code: str, progress: PackProgress
+        self, cur: RealDictCursor, code: str, progress: PackProgress
     ) -> tuple[str, str, ExpectedComponent | None, dict[str, Any]]:
         matching = [c for c in progress.components() if c.barcode == code]
         if matching:
@@ -408,7 +410,7 @@ class PackingMixin(StoreBase):
         return UNKNOWN_CODE, f"Unknown code {code or '(empty)'}: not in the catalog. Not counted.", None, {}
     def _insert_scan(
         self,
-        cur: Any,
+        cur: RealDictCursor,
         session_id: int,
         order_id: str,
         barcode: str,
@@ -437,7 +439,7 @@ class PackingMixin(StoreBase):
         return scan_id
 
     def _pack(
-        self, cur: Any, order_id: str, session_id: int, packer: str, progress: PackProgress,
+        self, cur: RealDictCursor, order_id: str, session_id: int, packer: str, progress: PackProgress,
         parcels: Sequence[Row], *, override_reason: str | None,
     ) -> Row:
         """Close the session and mark the parcel packed, in the transaction of the last scan, so
