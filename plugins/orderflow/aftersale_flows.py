@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -36,7 +36,7 @@ class FlowResult:
         return all(s.outcome == "done" for s in self.settled)
 
 
-def _on_done(store: OrderStore, hook: MiraklHook) -> Any:
+def _on_done(store: OrderStore, hook: MiraklHook) -> Callable[[dict[str, Any]], None]:
     def effect(intent: dict[str, Any]) -> None:
         aftersale_status.apply(store, hook, intent)
 

@@ -32,6 +32,8 @@ from orderflow.operators.base import MiraklOrderStepOperator
 from orderflow.operators.errors import error_detail, has_code
 
 if TYPE_CHECKING:
+    from airflow.sdk import Context
+
     from orderflow.hooks.mirakl import MiraklHook
 
 ACCEPTED_STATES = lifecycle.MIRAKL_ACCEPTED
@@ -46,7 +48,7 @@ class AcceptOrdersOperator(MiraklOrderStepOperator):
     step = "acceptance"
     failed_status = "acceptance_failed"
 
-    def run_step(self, context: Any) -> None:
+    def run_step(self, context: Context) -> None:
         hook = self.mirakl_hook()
         for batch in self.claimed_batches(INPUT):
             self._accept_batch(hook, batch)

@@ -37,6 +37,8 @@ from orderflow.lifecycle import AR, AUTO_REPLY_REWORKABLE
 from orderflow.operators.step import StepOperator
 
 if TYPE_CHECKING:
+    from airflow.sdk import Context
+
     from orderflow.business_hours import BusinessHours
     from orderflow.hooks.mirakl import MiraklHook
     from orderflow.settings import Settings
@@ -152,7 +154,7 @@ class AutoReplyOperator(StepOperator):
             if self.max_message_age_hours is not None else None,
         )
 
-    def run_step(self, context: Any) -> None:
+    def run_step(self, context: Context) -> None:
         from orderflow.hooks.mirakl import MiraklHook
 
         self.counts = LedgerCounts()

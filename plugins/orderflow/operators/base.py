@@ -38,6 +38,8 @@ from airflow.sdk.exceptions import AirflowFailException
 from orderflow.operators.step import StepOperator
 
 if TYPE_CHECKING:
+    from airflow.sdk import Context
+
     from orderflow.hooks.mirakl import MiraklHook
 
 # How long a claim outlives the longest a try may run (its execution_timeout): time for the timeout
@@ -289,7 +291,7 @@ class RunVerdictOperator(BaseOperator):
         kwargs.setdefault("trigger_rule", TriggerRule.ONE_FAILED)
         super().__init__(**kwargs)
 
-    def execute(self, context: Any) -> None:
+    def execute(self, context: Context) -> None:
         raise AirflowFailException(
             "a step of this run failed; its task log lists the orders, clearing it re-attempts them"
         )

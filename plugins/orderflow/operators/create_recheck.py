@@ -26,9 +26,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from orderflow.hooks.canadapost import CanadaPostHook
     from orderflow.hooks.canadapost_model import ShipmentInfo, ShipmentRequest
     from orderflow.operators.step import StepLog
@@ -72,7 +74,7 @@ class CreateGate:
         request: ShipmentRequest,
         *,
         fresh_intent: bool,
-        doubt_at: Any = None,
+        doubt_at: datetime | None = None,
         prepare: Callable[[ShipmentRequest], ShipmentRequest] | None = None,
     ) -> Obtained:
         """Find or create the shipment of ``request.customer_request_id``.
@@ -100,7 +102,7 @@ class CreateGate:
             request = prepare(request)
         return self._post(request, doubt_at)
 
-    def _post(self, request: ShipmentRequest, doubt_at: Any) -> Obtained:
+    def _post(self, request: ShipmentRequest, doubt_at: datetime | None) -> Obtained:
         from orderflow.hooks.canadapost import CreateInDoubt, ShipmentOutcomeUnknown, create_not_processed
 
         crid = request.customer_request_id

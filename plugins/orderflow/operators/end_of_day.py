@@ -41,6 +41,8 @@ from orderflow.operators.errors import PermanentItemError, classify, error_detai
 from orderflow.operators.step import StepLog, StepResult
 
 if TYPE_CHECKING:
+    from airflow.sdk import Context
+
     from orderflow.hooks.canadapost import CanadaPostHook
     from orderflow.hooks.canadapost_model import ShipmentRequest
     from orderflow.settings import Settings
@@ -330,7 +332,7 @@ class CloseDayOperator(OrderStepOperator):
         super().__init__(**kwargs)
         self.canadapost_conn_id = canadapost_conn_id
 
-    def run_step(self, context: Any) -> None:
+    def run_step(self, context: Context) -> None:
         from orderflow.hooks.canadapost import CanadaPostHook
         from orderflow.mailing_day import CutOff, last_closed_day
 
@@ -340,7 +342,8 @@ class CloseDayOperator(OrderStepOperator):
             self.log.info("no daily groups (contract %s, group_id %r): nothing to transmit",
                           config.shipper.contract, config.group_strategy)
             return
-        conf = (context.get("dag_run").conf if context.get("dag_run") is not None else None) or {}
+        dag_run = context.get("dag_run")
+        conf = (dag_run.conf if dag_run is not None else None) or {}
         now = datetime.now(UTC)
         through = date.fromisoformat(conf["through"]) if conf.get("through") else \
             last_closed_day(now, CutOff.from_settings(self.settings))

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 from orderflow.operators.step import StepOperator
 
 if TYPE_CHECKING:
+    from airflow.sdk import Context
+
     from orderflow.hooks.mirakl import MiraklHook
     from orderflow.hooks.mirakl_records import ThreadRecord
     from orderflow.store import Row
@@ -101,7 +103,7 @@ class SyncMessagesOperator(StepOperator):
         self.initial_lookback_days = initial_lookback_days
         self.with_messages = with_messages
 
-    def run_step(self, context: Any) -> None:
+    def run_step(self, context: Context) -> None:
         from orderflow.hooks.mirakl import MiraklHook
 
         s = self.settings

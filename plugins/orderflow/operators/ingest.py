@@ -24,7 +24,7 @@ and re-read next run instead of being skipped forever.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -33,6 +33,9 @@ from orderflow.batching import chunked
 from orderflow.operators.base import MiraklOrderStepOperator
 from orderflow.operators.errors import OrderflowTransientError
 from orderflow.timestamps import parse_timestamp
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 WATERMARK = "mirakl_orders_or11"
 # Keyed by Best Buy's state as OR11 spells it (a MiraklState is that string).
@@ -45,7 +48,7 @@ class IngestOrdersOperator(MiraklOrderStepOperator):
     step = "ingest"
     failed_status = None
 
-    def run_step(self, context: Any) -> None:
+    def run_step(self, context: Context) -> None:
         from orderflow import lifecycle as status_machine
         from orderflow.hooks.mirakl_records import order_from_payload
 
@@ -92,6 +95,9 @@ class IngestOrdersOperator(MiraklOrderStepOperator):
                 if first == lifecycle.S.ACCEPTED or not lifecycle.is_documented(u.mirakl_state):
                     outside += 1
                 self.transition(
+                    # (None,): only an order with no status yet. The store checks exactly that, but types
+                    # record_transition's expected_from as Sequence[str] (store/orders.py, the store split's):
+                    # it stays until that says Sequence[str | None].
                     u.order_id, first, expected_from=(None,),  # type: ignore[arg-type]
                     reason=reason, mirakl_state=u.mirakl_state,
                 )
@@ -112,7 +118,7 @@ class IngestOrdersOperator(MiraklOrderStepOperator):
             ]
             self.transition(
                 u.order_id, target, expected_from=u.current_status,
-                reason=f"{u.mirakl_state.lower()} at Best Buy",  # type: ignore[union-attr]
+                reason=f"{(u.mirakl_state or '').lower()} at Best Buy",  # a target above: the state is set
                 mirakl_state=u.mirakl_state,
                 mirakl_reason=by_id[u.order_id].get("order_state_reason_code"),
                 label_to_void=bool(held) or u.current_status in lifecycle.TRACKING_INPUT,

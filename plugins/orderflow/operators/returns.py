@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 if TYPE_CHECKING:
+    from airflow.sdk import Context
+
     from orderflow.hooks.mirakl import MiraklHook
     from orderflow.store import OrderStore
 
@@ -27,7 +29,7 @@ class _StoreAndMiraklOperator(BaseOperator):
         self.mirakl_conn_id = mirakl_conn_id
         self.orderflow_conn_id = orderflow_conn_id
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from orderflow.hooks.mirakl import MiraklHook
         from orderflow.store import OrderStore
 

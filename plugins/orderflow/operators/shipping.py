@@ -54,7 +54,11 @@ from orderflow.operators.end_of_day import daily_group_request
 from orderflow.operators.errors import PermanentItemError, error_detail
 
 if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from orderflow.hooks.canadapost_model import ShipmentRequest
     from orderflow.hooks.mirakl import MiraklHook
+    from orderflow.shipping_rules import ParcelPlan
 
 (INPUT,) = lifecycle.SHIPPING_INPUT
 WAITING_STATES = lifecycle.MIRAKL_BEFORE_LABEL
@@ -87,7 +91,7 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
         super().__init__(**kwargs)
         self.canadapost_conn_id = canadapost_conn_id
 
-    def run_step(self, context: Any) -> None:
+    def run_step(self, context: Context) -> None:
         from orderflow.hooks.canadapost import CanadaPostHook
         from orderflow.operators.carrier_cache import StoreSeenShipments
 
@@ -188,10 +192,10 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
         order_id, crid = pkg.order_id, pkg.crid
         status = row["status"] if row else None
         outcome = "resumed"
-        if status == "label_stored":
-            ok, why = label_matches(row["label_path"], row["label_sha256"])  # type: ignore[index]
+        if row is not None and status == "label_stored":
+            ok, why = label_matches(row["label_path"], row["label_sha256"])
             if ok:
-                self._record_label_created(order_id, row, outcome="resumed: label already stored")  # type: ignore[arg-type]
+                self._record_label_created(order_id, row, outcome="resumed: label already stored")
                 return
             self.log.warning("%s: stored label unusable (%s); downloading it again", crid, why)
             status = "created"
@@ -205,7 +209,7 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
             return
         self._record_label_created(order_id, stored, outcome=outcome)
 
-    def _request(self, pkg: _Package) -> tuple[Any, Any]:
+    def _request(self, pkg: _Package) -> tuple[ShipmentRequest, ParcelPlan]:
         """(ShipmentRequest, ParcelPlan) for the order, or PermanentItemError."""
         from orderflow.hooks.canadapost_model import Address, Parcel, References, ShipmentRequest
         from orderflow.shipping_rules import (

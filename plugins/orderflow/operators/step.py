@@ -40,6 +40,8 @@ from orderflow.operators.errors import (
 )
 
 if TYPE_CHECKING:
+    from airflow.sdk import Context
+
     from orderflow.settings import Settings
     from orderflow.store import OrderStore
 
@@ -154,7 +156,7 @@ class StepOperator(BaseOperator):
         self._ti = ti
         self.result = StepResult(self.step)
 
-    def execute(self, context: Any) -> Any:
+    def execute(self, context: Context) -> dict[str, Any]:
         self._prepare(context)
         try:
             self.begin()
@@ -170,7 +172,7 @@ class StepOperator(BaseOperator):
     def end(self) -> None:
         """After the work, whatever happened."""
 
-    def run_step(self, context: Any) -> None:
+    def run_step(self, context: Context) -> None:
         raise NotImplementedError
 
     # -- errors ---------------------------------------------------------------------------------
@@ -251,11 +253,11 @@ class StepOperator(BaseOperator):
     def transient_message(self, count: int) -> str:
         return f"{self.step}: {count} order(s) hit transient errors and stay in their input state; retrying: "
 
-    def xcom(self) -> Any:
+    def xcom(self) -> dict[str, Any]:
         """What a successful try returns."""
         return self.result.summary()
 
-    def conclude(self) -> Any:
+    def conclude(self) -> dict[str, Any]:
         r = self.result
         self.log.info("%s summary: %s", self.step, r.summary())
         for key, reason in sorted(r.waiting.items()):

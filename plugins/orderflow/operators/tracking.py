@@ -27,6 +27,8 @@ from orderflow.operators.base import MiraklOrderStepOperator
 from orderflow.operators.errors import error_detail, has_code
 
 if TYPE_CHECKING:
+    from airflow.sdk import Context
+
     from orderflow.hooks.mirakl import MiraklHook
 
 SHIPPED_STATES = lifecycle.MIRAKL_SHIPPED
@@ -38,7 +40,7 @@ class PushTrackingOperator(MiraklOrderStepOperator):
     step = "tracking"
     failed_status = "tracking_failed"
 
-    def run_step(self, context: Any) -> None:
+    def run_step(self, context: Context) -> None:
         hook = self.mirakl_hook()
         flags = lifecycle.flags_of(self.settings)
         # label_created (and legacy `packed`) orders; with the pack gate on only once the parcel is

@@ -33,11 +33,14 @@ re-attempts it (the same run id). Refused credentials stop the step at once.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orderflow import lifecycle
 from orderflow.operators.base import OrderStepOperator
 from orderflow.operators.errors import PermanentItemError, error_detail
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 SH = lifecycle.ShipmentStatus
 
@@ -53,7 +56,7 @@ class VoidCanceledLabelsOperator(OrderStepOperator):
         super().__init__(**kwargs)
         self.canadapost_conn_id = canadapost_conn_id
 
-    def run_step(self, context: Any) -> None:
+    def run_step(self, context: Context) -> None:
         from orderflow.hooks.canadapost import CanadaPostHook
         from orderflow.operators.carrier_cache import StoreSeenShipments
 
@@ -139,8 +142,11 @@ class VoidCanceledLabelsOperator(OrderStepOperator):
         if len(found) > 1:
             self.log.error("%s: %d shipments at Canada Post: %s", crid, len(found), [f.shipment_id for f in found])
         info = found[0]
+        # A shipment found for an intent is adopted (to be voided) as Canada Post has it, PIN or not: the
+        # column is nullable, but store/shipments.py (the store split's) types tracking_pin as str.
         self.store.mark_shipment_created(
-            crid, shipment_id=info.shipment_id, tracking_pin=info.tracking_pin, links=info.links,  # type: ignore[arg-type]
+            crid, shipment_id=info.shipment_id, tracking_pin=info.tracking_pin,  # type: ignore[arg-type]
+            links=info.links,
             price=info.price, group_id=info.group_id,
         )
         self.log.info("%s: intent adopted (shipment %s found at Canada Post); voiding it", crid, info.shipment_id)

@@ -28,6 +28,8 @@ from orderflow.views.resources import CUSTOMER_SERVICE, REFUNDS, SELLER_CANCELAT
 from orderflow.views.security import StaffUser, require
 
 if TYPE_CHECKING:
+    from jinja2.runtime import Context
+
     from orderflow.hooks.mirakl import MiraklHook
     from orderflow.hooks.mirakl_aftersale import Reason
 
@@ -216,7 +218,7 @@ def incident_clock(opened_at: datetime | None, now: datetime | None = None) -> d
 
 
 @pass_context
-def open_incidents_for_page(context: Any) -> list[dict[str, Any]]:
+def open_incidents_for_page(context: Context) -> list[dict[str, Any]]:
     """The inbox's incident panel (a template global: the inbox page itself stays as it is). The store
     is the request's own (FastAPI's dependency, overrides included)."""
     request = context.get("request")

@@ -27,7 +27,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
@@ -37,6 +37,7 @@ from orderflow.views.resources import READ
 
 if TYPE_CHECKING:
     from airflow.api_fastapi.auth.managers.base_auth_manager import ResourceMethod
+    from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
 
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
@@ -72,7 +73,7 @@ class CsrfRejected(Exception):
 class StaffUser:
     """The logged-in Airflow user, as the pages need it."""
 
-    user: Any  # the auth manager's user object (FAB ``User``)
+    user: BaseUser  # the auth manager's user object (FAB ``User``)
     username: str
     display_name: str
     user_id: str
@@ -85,7 +86,7 @@ class StaffUser:
         )
 
 
-def _staff_user(user: Any) -> StaffUser:
+def _staff_user(user: BaseUser) -> StaffUser:
     username = str(user.get_name())
     full = ""
     if hasattr(user, "get_full_name"):
@@ -107,7 +108,7 @@ async def current_user(request: Request, bearer: HTTPAuthorizationCredentials | 
     return _staff_user(user)
 
 
-def _is_anonymous(user: Any) -> bool:
+def _is_anonymous(user: BaseUser) -> bool:
     """FAB's public-role visitor (``[fab] auth_role_public``) or any user without an id."""
     if getattr(user, "is_anonymous", False) is True:
         return True
