@@ -14,13 +14,13 @@ and the step counts as done when Best Buy shows its result.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from orderflow import aftersale, aftersale_flows, aftersale_status, lifecycle
-from orderflow.hooks.mirakl_aftersale import LineCompliance, line_balance
+from orderflow.hooks.mirakl_aftersale import LineCompliance, ReturnsUpdate, line_balance
 from orderflow.timestamps import require_timestamp
 
 if TYPE_CHECKING:
@@ -96,7 +96,9 @@ def _read_back(hook: MiraklHook, return_id: str) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-def _step(hook: MiraklHook, return_id: str, call: Any, done: Any) -> dict[str, Any]:
+def _step(
+    hook: MiraklHook, return_id: str, call: Callable[[], ReturnsUpdate], done: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
     from orderflow.hooks.mirakl import MiraklError, MiraklPermanentError
 
     problem = None
