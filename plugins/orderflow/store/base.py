@@ -207,7 +207,8 @@ class StoreBase:
     def execute(self, name: str, params: dict[str, Any] | None = None) -> int:
         with self.transaction() as cur:
             cur.execute(query(name), params or {})
-            return cur.rowcount
+            rowcount: int = cur.rowcount
+            return rowcount
 
     @staticmethod
     def returned_row(cur: psycopg2.extras.RealDictCursor) -> Row:
