@@ -193,7 +193,8 @@ class VoidCanceledLabelsOperator(OrderStepOperator):
 
     def _settle_not_found(self, row: dict[str, Any], target: str, void_error: Exception) -> None:
         """The void answered 404: gone already, or a void that reached the wrong place? Ask."""
-        from orderflow.hooks.canadapost import VOIDED_STATUSES, CanadaPostNotFoundError
+        from orderflow.hooks.canadapost import CanadaPostNotFoundError
+        from orderflow.hooks.canadapost_wire import VOIDED_STATUSES
 
         try:
             info = self.canadapost.get_shipment(target)
