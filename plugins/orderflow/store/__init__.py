@@ -1,8 +1,8 @@
 """The order store: the one place that talks SQL to the orderflow database.
 
 `OrderStore` is assembled from one mixin per aggregate, each a module of its own over ``StoreBase``
-(base.py: the pool, transactions, session advisory locks, named-query helpers) with its SQL in
-include/sql/queries:
+(base.py: the pool, transactions, session advisory locks, named-query helpers; connection.py: the
+Airflow Connection read by PostgresHook, for ``from_conn_id``) with its SQL in include/sql/queries:
 
 - orders.py: orders and their lines, the status history, order events
 - claims.py: the leases a step takes on its input orders

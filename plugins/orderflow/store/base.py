@@ -2,7 +2,8 @@
 
 The store talks to PostgreSQL with psycopg2 through a small thread-safe pool. The pool is created
 lazily and per process: Airflow forks task processes, and a libpq connection must never cross a
-fork. Every query is a named file in include/sql/queries (see orderflow.sql).
+fork. Where it connects comes from a DSN, or (``StoreBase.from_conn_id``) from an Airflow Connection
+read by PostgresHook (connection.py). Every query is a named file in include/sql/queries (see orderflow.sql).
 """
 
 from __future__ import annotations
