@@ -19,6 +19,7 @@ from airflow.sdk.log import mask_secret
 
 from orderflow.batching import chunked
 from orderflow.hooks import mirakl_aftersale as aftersale
+from orderflow.hooks import mirakl_api as wire
 from orderflow.hooks._http import (
     RateLimiter,
     RetryPolicy,
@@ -28,25 +29,6 @@ from orderflow.hooks._http import (
     retrying,
 )
 from orderflow.hooks.connection_forms import MIRAKL_CONNECTION_TYPE, legacy_field_behaviour
-from orderflow.hooks.mirakl_api import (
-    ORDER_IDS_PER_REQUEST,
-    ORDERS_PAGE_SIZE,
-    MiraklRequest,
-    build_accept_order,
-    build_create_order_thread,
-    build_get_thread,
-    build_list_carriers,
-    build_list_orders,
-    build_list_threads,
-    build_mark_shipped,
-    build_reply_to_thread,
-    build_set_tracking,
-    parse_carriers,
-    parse_message_created,
-    parse_orders_page,
-    parse_thread,
-    parse_threads_page,
-)
 from orderflow.hooks.mirakl_errors import (
     STATUS_TO_ERROR,
     MiraklAuthenticationError,
@@ -92,14 +74,25 @@ log = logging.getLogger(__name__)
 REASONS_CACHE_SECONDS = 3600.0
 _REASONS_CACHE: dict[str, tuple[float, list[aftersale.Reason]]] = {}
 
-# Seek pagination guard: a server that keeps returning the same token would loop forever.
-MAX_THREAD_PAGES = 1000
+USER_AGENT = "orderflow-mirakl-hook/1.0"
 
 # What the Airflow connection form shows: the provider-info ``connection-types`` entry that
 # orderflow.provider_info registers (see orderflow.hooks.connection_forms).
 CONNECTION_TYPE_INFO: dict[str, Any] = MIRAKL_CONNECTION_TYPE
 
 
+# Why BaseHook and not airflow.providers.http's HttpHook (6.3.0, in the lock), checked on that version:
+# its get_conn() (1) copies every Connection extra it does not know into the session's *headers*: with
+# this Connection's extras (shop_id 2001, rate_limits {...}) requests refuses to send anything
+# ("InvalidHeader: Header part (2001) from ('shop_id', 2001) must be of type str"), and a string extra
+# would leak configuration to Mirakl; (2) sends HTTP Basic auth whenever the login field is filled,
+# while Mirakl reads the raw key in Authorization; (3) gives a host without a scheme "http://" (the
+# key would travel in clear; ours defaults to https) and appends the port after any path; (4) mounts
+# TCPKeepAliveAdapter with a 10-connection pool where the step threads share one session (ours: 64,
+# build_session). Its run()/check_response() raise a bare AirflowException for a non-2xx (this error
+# tree and its retry decisions need the status and body), its run_with_advanced_retry retries whatever
+# tenacity arguments it is given (no "may this write have reached Mirakl"), and its test_connection
+# POSTs to the base URL. Overriding all of that would leave nothing of it but BaseHook.
 class MiraklHook(BaseHook):
     """Mirakl seller (shop) API client for Best Buy Canada Marketplace.
 
@@ -174,13 +167,9 @@ class MiraklHook(BaseHook):
                 conn, conn_id=self.mirakl_conn_id, timeout=self._timeout_arg, rate_limits=self._rate_limits_arg
             )
             self._config = config
-            self._session = build_session(
-                {
-                    "Authorization": config.api_key,
-                    "Accept": "application/json",
-                    "User-Agent": "orderflow-mirakl-hook/1.0",
-                }
-            )
+            # The raw key in Authorization (no "Bearer", no Basic auth): what Mirakl's shop API reads.
+            headers = {"Authorization": config.api_key, "Accept": "application/json", "User-Agent": USER_AGENT}
+            self._session = build_session(headers)
             log.info("Mirakl session for connection %s: %s (shop_id=%s)", self.mirakl_conn_id, config.base_url,
                      config.shop_id)
         return self._session, self._config
@@ -212,20 +201,9 @@ class MiraklHook(BaseHook):
         return RateLimiter.shared(f"mirakl:{self.mirakl_conn_id}:{key}", self.config.rate_limits.get(key))
 
     # -- the one request path -----------------------------------------------------------------------
-    def _send_once(self, req: MiraklRequest) -> requests.Response:
+    def _send_once(self, req: wire.MiraklRequest) -> requests.Response:
         session, config = self._open()
-        params = req.query()
-        if config.shop_id is not None:
-            params["shop_id"] = str(config.shop_id)
-        kwargs: dict[str, Any] = {"params": params, "timeout": config.timeout, "allow_redirects": False}
-        if req.has_json_body:
-            kwargs["json"] = req.json_body
-        elif req.multipart is not None:
-            # (filename None, content, content type): a form part carrying JSON, as Mirakl's cURL sample.
-            kwargs["files"] = [(name, (None, text, "application/json")) for name, text in req.multipart]
-        elif req.method in ("PUT", "POST"):
-            # An explicit empty body makes requests send "Content-Length: 0" (Mirakl answers 411 without).
-            kwargs["data"] = b""
+        kwargs = req.send_kwargs(config.shop_id, config.timeout)
         started = time.monotonic()
         try:
             resp = session.request(req.method, f"{config.base_url}{req.path}", **kwargs)
@@ -251,26 +229,14 @@ class MiraklHook(BaseHook):
             raise err from exc
         elapsed = time.monotonic() - started
         request_id = request_id_from_headers(resp.headers)
-        log.info(
-            "Mirakl %s %s %s -> %s in %.2fs%s",
-            req.operation,
-            req.method,
-            req.path,
-            resp.status_code,
-            elapsed,
-            f" (request id {request_id})" if request_id else "",
-        )
+        log.info("Mirakl %s %s %s -> %s in %.2fs%s", req.operation, req.method, req.path, resp.status_code, elapsed,
+                 f" (request id {request_id})" if request_id else "")
         if 200 <= resp.status_code < 300:
             return resp
-        raise error_from_response(
-            req.operation,
-            resp.status_code,
-            resp.text,
-            resp.headers,
-            retry_after=parse_retry_after(resp.headers.get("Retry-After")),
-        )
+        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+        raise error_from_response(req.operation, resp.status_code, resp.text, resp.headers, retry_after=retry_after)
 
-    def _call(self, req: MiraklRequest, limiter_key: str | None = None) -> requests.Response:
+    def _call(self, req: wire.MiraklRequest, limiter_key: str | None = None) -> requests.Response:
         """Send ``req`` with rate limiting and bounded retries; return a 2xx response or raise MiraklError."""
         self.get_conn()
         limiter = self.limiter(limiter_key or req.operation)
@@ -303,6 +269,11 @@ class MiraklHook(BaseHook):
                     raise
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
+    def _answer(self, req: wire.MiraklRequest, limiter_key: str | None = None) -> tuple[int, str, str | None]:
+        """:meth:`_call`, as the wire's parsers take it: status, body text, request id."""
+        resp = self._call(req, limiter_key)
+        return resp.status_code, resp.text, request_id_from_headers(resp.headers)
+
     # -- orders -------------------------------------------------------------------------------------
     def iter_orders(
         self,
@@ -324,24 +295,19 @@ class MiraklHook(BaseHook):
         """
         if isinstance(order_ids, str):
             raise MiraklValidationError("order_ids must be a list of ids, not a string")
-        state_filter = None if states is None else ({states} if isinstance(states, str) else set(states))
+        wanted_states = wire.state_filter(states)
         if order_ids is not None:
             ids = list(dict.fromkeys(order_ids))  # dedupe, keep order
-            for chunk in chunked(ids, ORDER_IDS_PER_REQUEST):
-                wanted = set(chunk)
+            for chunk in chunked(ids, wire.ORDER_IDS_PER_REQUEST):
+                asked = set(chunk)
                 for order in self._sweep_orders("OR11_lookup", chunk, states, updated_since, updated_until):
-                    if order["order_id"] not in wanted:
-                        raise MiraklResponseError(
-                            f"OR11 returned order {order['order_id']} that was not asked for",
-                            operation="OR11",
-                            status=200,
-                        )
-                    self._check_state(order, state_filter)
+                    wire.check_asked_for(order, asked)
+                    wire.check_order_state(order, wanted_states)
                     yield order
             return
         self.limiter("OR11_poll").acquire()
         for order in self._sweep_orders(None, None, states, updated_since, updated_until):
-            self._check_state(order, state_filter)
+            wire.check_order_state(order, wanted_states)
             yield order
 
     def list_orders(
@@ -354,17 +320,6 @@ class MiraklHook(BaseHook):
         """OR11: every matching order (all pages) as a list of raw order dicts. See :meth:`iter_orders`."""
         return list(self.iter_orders(states, order_ids, updated_since, updated_until))
 
-    @staticmethod
-    def _check_state(order: dict[str, Any], state_filter: set[str] | None) -> None:
-        # A server that ignores the filter would make us act on orders in the wrong state.
-        if state_filter is not None and order["order_state"] not in state_filter:
-            raise MiraklResponseError(
-                f"OR11 returned order {order['order_id']} in state {order['order_state']} "
-                f"outside the requested states {sorted(state_filter)}",
-                operation="OR11",
-                status=200,
-            )
-
     def _sweep_orders(
         self,
         limiter_key: str | None,
@@ -376,18 +331,12 @@ class MiraklHook(BaseHook):
         seen: set[str] = set()
         offset = 0
         while True:
-            req = build_list_orders(
-                order_ids=order_ids,
-                states=states,
-                updated_since=updated_since,
-                updated_until=updated_until,
-                offset=offset,
-                page_size=ORDERS_PAGE_SIZE,
-            )
+            req = wire.build_list_orders(order_ids=order_ids, states=states, updated_since=updated_since,
+                                         updated_until=updated_until, offset=offset, page_size=wire.ORDERS_PAGE_SIZE)
             # Pages of a poll sweep have no per-request budget (the sweep took OR11_poll); pages of a
             # look-up each take OR11_lookup. "OR11_page" is never configured: unlimited.
-            resp = self._call(req, limiter_key or "OR11_page")
-            page = parse_orders_page(resp.status_code, resp.text, request_id_from_headers(resp.headers))
+            status, text, request_id = self._answer(req, limiter_key or "OR11_page")
+            page = wire.parse_orders_page(status, text, request_id)
             for order in page.orders:
                 # Offset pages can overlap when an order is created mid-sweep; yield each order once.
                 if order["order_id"] not in seen:
@@ -397,17 +346,7 @@ class MiraklHook(BaseHook):
             if offset >= page.total_count:
                 return
             if not page.orders:
-                # Fewer orders than Mirakl counted: the ones we did not see may be exactly the ones a
-                # caller must not skip (ingest moves its watermark to the newest order it saw). An
-                # incomplete sweep is an error the caller sees, never a shorter result; a later try
-                # sweeps again from the same point.
-                raise MiraklResponseError(
-                    f"OR11 sweep incomplete: empty page at offset {offset} before total_count "
-                    f"{page.total_count}; results discarded, sweep again",
-                    operation="OR11",
-                    status=resp.status_code,
-                    request_id=request_id_from_headers(resp.headers),
-                )
+                raise wire.incomplete_sweep(offset, page.total_count, status, request_id)
 
     def accept_order(self, order_id: str, line_ids: Sequence[str], accepted: bool = True) -> None:
         """OR21: accept (or refuse) every listed order line. 204 -> None.
@@ -417,7 +356,7 @@ class MiraklHook(BaseHook):
         WAITING_ACCEPTANCE; with ``after_ambiguous_attempt`` set, most likely because our own earlier
         attempt was applied.
         """
-        self._call(build_accept_order(order_id, line_ids, accepted))
+        self._call(wire.build_accept_order(order_id, line_ids, accepted))
 
     def set_tracking(
         self,
@@ -428,7 +367,7 @@ class MiraklHook(BaseHook):
         carrier_url: str | None = None,
     ) -> None:
         """OR23: set the order's carrier + tracking number. 204 -> None. Idempotent (sets a value)."""
-        self._call(build_set_tracking(order_id, carrier_code, tracking_number, carrier_name, carrier_url))
+        self._call(wire.build_set_tracking(order_id, carrier_code, tracking_number, carrier_name, carrier_url))
 
     def mark_shipped(self, order_id: str) -> None:
         """OR24: confirm shipment (order must be SHIPPING, tracking set first). 204 -> None.
@@ -436,12 +375,11 @@ class MiraklHook(BaseHook):
         A retried OR24 after an ambiguous failure may get ``ORDER_INVALID_STATE`` (already SHIPPED):
         check ``after_ambiguous_attempt`` and re-read the order before reporting a failure.
         """
-        self._call(build_mark_shipped(order_id))
+        self._call(wire.build_mark_shipped(order_id))
 
     def list_carriers(self) -> list[dict[str, Any]]:
         """SH21: carriers ``[{code, label, standard_code, tracking_url}]`` (Mirakl: call once a day)."""
-        resp = self._call(build_list_carriers())
-        return parse_carriers(resp.status_code, resp.text, request_id_from_headers(resp.headers))
+        return wire.parse_carriers(*self._answer(wire.build_list_carriers()))
 
     # -- inbox --------------------------------------------------------------------------------------
     def iter_threads(
@@ -454,28 +392,29 @@ class MiraklHook(BaseHook):
     ) -> Iterator[dict[str, Any]]:
         """M11: yield threads across all pages (seek pagination by ``page_token``)."""
         entity_ids = [entity_id] if isinstance(entity_id, str) else (list(entity_id) if entity_id else None)
+
+        def page(token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+            req = wire.build_list_threads(updated_since=updated_since, entity_ids=entity_ids, entity_type=entity_type,
+                                          with_messages=with_messages, page_token=token)
+            threads = wire.parse_threads_page(*self._answer(req))
+            return threads.threads, threads.next_page_token
+
+        return self._seek("M11", page)
+
+    @staticmethod
+    def _seek(
+        operation: str, page: Callable[[str | None], tuple[list[dict[str, Any]], str | None]]
+    ) -> Iterator[dict[str, Any]]:
+        """Seek pagination (M11, RT11): each page's items, following ``next_page_token`` until there is none."""
         token: str | None = None
-        seen_tokens: set[str] = set()
-        for _ in range(MAX_THREAD_PAGES):
-            req = build_list_threads(
-                updated_since=updated_since,
-                entity_ids=entity_ids,
-                entity_type=entity_type,
-                with_messages=with_messages,
-                page_token=token,
-            )
-            resp = self._call(req)
-            page = parse_threads_page(resp.status_code, resp.text, request_id_from_headers(resp.headers))
-            yield from page.threads
-            token = page.next_page_token
+        tokens = wire.PageTokens(operation)
+        for _ in range(wire.MAX_THREAD_PAGES):
+            items, token = page(token)
+            yield from items
             if not token:
                 return
-            if token in seen_tokens:
-                raise MiraklResponseError(
-                    "M11 returned a page token it already returned (pagination loop)", operation="M11", status=200
-                )
-            seen_tokens.add(token)
-        raise MiraklResponseError(f"M11 returned more than {MAX_THREAD_PAGES} pages", operation="M11", status=200)
+            tokens.follow(token)
+        raise tokens.too_many()
 
     def list_threads(
         self,
@@ -490,8 +429,7 @@ class MiraklHook(BaseHook):
 
     def get_thread(self, thread_id: str) -> dict[str, Any]:
         """M10: one thread with its messages (raw dict)."""
-        resp = self._call(build_get_thread(thread_id))
-        return parse_thread(resp.status_code, resp.text, request_id_from_headers(resp.headers))
+        return wire.parse_thread(*self._answer(wire.build_get_thread(thread_id)))
 
     def reply_to_thread(self, thread_id: str, body: str, customer_id: str) -> dict[str, str]:
         """M12: reply to the customer on a thread. Returns ``{"thread_id", "message_id"}``.
@@ -499,15 +437,15 @@ class MiraklHook(BaseHook):
         Not retried after an ambiguous failure (``MiraklRetryableError.may_have_been_applied``): look
         at the thread (M10) before sending again.
         """
-        resp = self._call(build_reply_to_thread(thread_id, body, customer_id))
-        return parse_message_created("M12", resp.status_code, resp.text, request_id_from_headers(resp.headers))
+        req = wire.build_reply_to_thread(thread_id, body, customer_id)
+        return wire.parse_message_created("M12", *self._answer(req))
 
     def create_order_thread(
         self, order_id: str, body: str, topic: str | Mapping[str, str], to: Sequence[str] = ("CUSTOMER",)
     ) -> dict[str, str]:
         """OR43: open a thread on an order (to the customer by default). Returns ``{"thread_id", "message_id"}``."""
-        resp = self._call(build_create_order_thread(order_id, body, topic, to))
-        return parse_message_created("OR43", resp.status_code, resp.text, request_id_from_headers(resp.headers))
+        req = wire.build_create_order_thread(order_id, body, topic, to)
+        return wire.parse_message_created("OR43", *self._answer(req))
 
     # -- after the sale (issue 13): builders and parsers in orderflow.hooks.mirakl_aftersale ----------
     def get_order(self, order_id: str) -> dict[str, Any] | None:
@@ -517,13 +455,11 @@ class MiraklHook(BaseHook):
 
     def refund_lines(self, refunds: Sequence[aftersale.LineMoney]) -> list[dict[str, Any]]:
         """OR28. Moves money; never repeated after an ambiguous failure: read the order back first."""
-        resp = self._call(aftersale.build_refund_lines(refunds))
-        return aftersale.parse_money_created("OR28", resp.status_code, resp.text, request_id_from_headers(resp.headers))
+        return aftersale.parse_money_created("OR28", *self._answer(aftersale.build_refund_lines(refunds)))
 
     def cancel_lines(self, cancelations: Sequence[aftersale.LineMoney]) -> list[dict[str, Any]]:
         """OR30. Moves money; never repeated after an ambiguous failure: read the order back first."""
-        resp = self._call(aftersale.build_cancel_lines(cancelations))
-        return aftersale.parse_money_created("OR30", resp.status_code, resp.text, request_id_from_headers(resp.headers))
+        return aftersale.parse_money_created("OR30", *self._answer(aftersale.build_cancel_lines(cancelations)))
 
     def cancel_order(self, order_id: str) -> None:
         """OR29: cancel the whole order (no reason). Never repeated after an ambiguous failure."""
@@ -538,16 +474,13 @@ class MiraklHook(BaseHook):
         key = f"{self.mirakl_conn_id}:{self.config.base_url}"
         cached = _REASONS_CACHE.get(key)
         if fresh or cached is None or time.monotonic() - cached[0] > REASONS_CACHE_SECONDS:
-            resp = self._call(aftersale.build_list_reasons())
-            rid = request_id_from_headers(resp.headers)
-            reasons = aftersale.parse_reasons("RE01", resp.status_code, resp.text, rid)
+            reasons = aftersale.parse_reasons("RE01", *self._answer(aftersale.build_list_reasons()))
             cached = _REASONS_CACHE[key] = (time.monotonic(), reasons)
         return [r for r in cached[1] if reason_type is None or r.type == reason_type]
 
     def list_reasons_by_type(self, reason_type: str) -> list[aftersale.Reason]:
         """RE02 (deprecated by Mirakl; RE01 through :meth:`list_reasons` is preferred)."""
-        resp = self._call(aftersale.build_list_reasons_by_type(reason_type))
-        return aftersale.parse_reasons("RE02", resp.status_code, resp.text, request_id_from_headers(resp.headers))
+        return aftersale.parse_reasons("RE02", *self._answer(aftersale.build_list_reasons_by_type(reason_type)))
 
     def iter_returns(
         self,
@@ -559,30 +492,19 @@ class MiraklHook(BaseHook):
     ) -> Iterator[dict[str, Any]]:
         """RT11: every matching return across pages (seek pagination). Mirakl: at most every 5 minutes
         for a sweep; the returns task group keeps that pace, not this method."""
-        token: str | None = None
-        seen: set[str] = set()
-        for _ in range(MAX_THREAD_PAGES):
+        def page(token: str | None) -> tuple[list[dict[str, Any]], str | None]:
             req = aftersale.build_list_returns(updated_since=updated_since, states=states, return_ids=return_ids,
                                                order_commercial_ids=order_commercial_ids, page_token=token)
-            resp = self._call(req)
-            page = aftersale.parse_returns_page(resp.status_code, resp.text, request_id_from_headers(resp.headers))
-            yield from page.returns
-            token = page.next_page_token
-            if not token:
-                return
-            if token in seen:
-                raise MiraklResponseError("RT11 returned a page token twice (pagination loop)", operation="RT11",
-                                          status=200)
-            seen.add(token)
-        raise MiraklResponseError(f"RT11 returned more than {MAX_THREAD_PAGES} pages", operation="RT11", status=200)
+            returns = aftersale.parse_returns_page(*self._answer(req))
+            return returns.returns, returns.next_page_token
+
+        return self._seek("RT11", page)
 
     def list_returns(self, updated_since: datetime | None = None, **filters: Any) -> list[dict[str, Any]]:
         return list(self.iter_returns(updated_since, **filters))
 
-    def _returns_update(self, req: MiraklRequest) -> aftersale.ReturnsUpdate:
-        resp = self._call(req)
-        return aftersale.parse_returns_update(req.operation, resp.status_code, resp.text,
-                                              request_id_from_headers(resp.headers))
+    def _returns_update(self, req: wire.MiraklRequest) -> aftersale.ReturnsUpdate:
+        return aftersale.parse_returns_update(req.operation, *self._answer(req))
 
     def receive_returns(self, return_ids: Sequence[str]) -> aftersale.ReturnsUpdate:
         """RT25: returns received. Per-return refusals come back in ``errors`` (HTTP 200)."""

@@ -43,6 +43,7 @@ from orderflow.hooks.mirakl_errors import (
 # The wire, and the error tree it raises (re-exported from orderflow.hooks.mirakl_errors).
 __all__ = [
     "KNOWN_ERROR_CODES",
+    "MAX_THREAD_PAGES",
     "MESSAGE_BODY_MAX",
     "MESSAGE_BODY_MIN",
     "ORDERS_PAGE_SIZE",
@@ -65,6 +66,7 @@ __all__ = [
     "MiraklTimeoutError",
     "MiraklValidationError",
     "OrdersPage",
+    "PageTokens",
     "ThreadsPage",
     "build_accept_order",
     "build_create_order_thread",
@@ -75,9 +77,12 @@ __all__ = [
     "build_mark_shipped",
     "build_reply_to_thread",
     "build_set_tracking",
+    "check_asked_for",
+    "check_order_state",
     "error_class_for_status",
     "error_from_response",
     "format_datetime",
+    "incomplete_sweep",
     "parse_carriers",
     "parse_json",
     "parse_message_created",
@@ -85,6 +90,7 @@ __all__ = [
     "parse_thread",
     "parse_threads_page",
     "request_id_from_headers",
+    "state_filter",
 ]
 
 ORDER_STATES = frozenset(
@@ -148,6 +154,22 @@ class MiraklRequest:
 
     def query(self) -> dict[str, str]:
         return dict(self.params)
+
+    def send_kwargs(self, shop_id: int | None, timeout: tuple[float, float]) -> dict[str, Any]:
+        """``requests.Session.request`` keyword arguments for this call (never following redirects)."""
+        params = self.query()
+        if shop_id is not None:
+            params["shop_id"] = str(shop_id)
+        kwargs: dict[str, Any] = {"params": params, "timeout": timeout, "allow_redirects": False}
+        if self.has_json_body:
+            kwargs["json"] = self.json_body
+        elif self.multipart is not None:
+            # (filename None, content, content type): a form part carrying JSON, as Mirakl's cURL sample.
+            kwargs["files"] = [(name, (None, text, "application/json")) for name, text in self.multipart]
+        elif self.method in ("PUT", "POST"):
+            # An explicit empty body makes requests send "Content-Length: 0" (Mirakl answers 411 without).
+            kwargs["data"] = b""
+        return kwargs
 
 
 def format_datetime(value: datetime) -> str:
@@ -382,6 +404,72 @@ def build_create_order_thread(
         multipart=(("thread_input", json.dumps(thread_input, ensure_ascii=False)),),
         expected_statuses=(201, 200),
         idempotent=False,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Pagination guards: what a sweep must refuse to believe (the hook's loops call them)
+# ------------------------------------------------------------------------------------------------
+# Seek pagination guard: a server that keeps returning the same token would loop forever.
+MAX_THREAD_PAGES = 1000
+
+
+class PageTokens:
+    """The page tokens one seek-paginated sweep (M11, RT11) has followed: a token seen twice is a loop."""
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+        self.seen: set[str] = set()
+
+    def follow(self, token: str) -> None:
+        if token in self.seen:
+            raise MiraklResponseError(
+                f"{self.operation} returned a page token it already returned (pagination loop)",
+                operation=self.operation,
+                status=200,
+            )
+        self.seen.add(token)
+
+    def too_many(self) -> MiraklResponseError:
+        return MiraklResponseError(
+            f"{self.operation} returned more than {MAX_THREAD_PAGES} pages", operation=self.operation, status=200
+        )
+
+
+def state_filter(states: str | Sequence[str] | None) -> set[str] | None:
+    """The order states an OR11 call asked for (None: any)."""
+    return None if states is None else ({states} if isinstance(states, str) else set(states))
+
+
+def check_order_state(order: dict[str, Any], wanted: set[str] | None) -> None:
+    """A server that ignores the state filter would make us act on orders in the wrong state."""
+    if wanted is not None and order["order_state"] not in wanted:
+        raise MiraklResponseError(
+            f"OR11 returned order {order['order_id']} in state {order['order_state']} "
+            f"outside the requested states {sorted(wanted)}",
+            operation="OR11",
+            status=200,
+        )
+
+
+def check_asked_for(order: dict[str, Any], order_ids: set[str]) -> None:
+    """An OR11 look-up by ids must answer only the ids it was asked."""
+    if order["order_id"] not in order_ids:
+        raise MiraklResponseError(
+            f"OR11 returned order {order['order_id']} that was not asked for", operation="OR11", status=200
+        )
+
+
+def incomplete_sweep(offset: int, total_count: int, status: int, request_id: str | None) -> MiraklResponseError:
+    """An empty OR11 page before ``total_count``: the orders not seen may be exactly the ones a caller
+    must not skip (ingest moves its watermark to the newest order it saw). An incomplete sweep is an
+    error the caller sees, never a shorter result; a later try sweeps again from the same point."""
+    return MiraklResponseError(
+        f"OR11 sweep incomplete: empty page at offset {offset} before total_count "
+        f"{total_count}; results discarded, sweep again",
+        operation="OR11",
+        status=status,
+        request_id=request_id,
     )
 
 
