@@ -1,9 +1,11 @@
-"""Canada Post hook: the thin I/O layer over two wires (XML gateway, Developer Portal OAuth2/JSON).
+"""Canada Post hook: the thin I/O layer that sends the wire's calls and keeps the money rules.
 
-Request building and answer parsing live in pure modules beside this one
-(:mod:`~orderflow.hooks.canadapost_xml`, :mod:`~orderflow.hooks.canadapost_json`); the model is in
-:mod:`~orderflow.hooks.canadapost_model`, the exceptions in :mod:`~orderflow.hooks.canadapost_errors`
-(all re-exported here).
+The rest lives in pure modules beside this one: the Connection's settings in
+:mod:`~orderflow.hooks.canadapost_settings`, the calls and answer parsers of both transports in
+:mod:`~orderflow.hooks.canadapost_wire` (documents by :mod:`~orderflow.hooks.canadapost_xml` and
+:mod:`~orderflow.hooks.canadapost_json`), the model in :mod:`~orderflow.hooks.canadapost_model`, the
+exceptions in :mod:`~orderflow.hooks.canadapost_errors` (the public names are re-exported here).
+Here: the session, the limiter, the retry policy, portal tokens, and the operations.
 """
 
 from __future__ import annotations
@@ -15,13 +17,12 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, TypeVar, overload
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import requests
 from airflow.sdk import BaseHook
 from airflow.sdk.log import mask_secret
 
-from orderflow.hooks import canadapost_json as cpjson
 from orderflow.hooks import canadapost_nc_lookup as nclookup
 from orderflow.hooks import canadapost_xml as cpxml
 from orderflow.hooks._http import (
@@ -30,7 +31,6 @@ from orderflow.hooks._http import (
     backoff,
     build_session,
     never_connected,
-    parse_retry_after,
     retrying,
     same_origin,
 )
@@ -48,13 +48,11 @@ from orderflow.hooks.canadapost_errors import (
     RefundRequired,
     ShipmentOutcomeUnknown,
     VoidNotFound,
-    _ArtifactNotReady,
-    _MalformedAnswer,
     _NotSent,
     create_not_processed,
-    exception_for,
     is_retryable,
 )
+from orderflow.hooks.canadapost_lookup import NC_WINDOW_FUTURE, ShipmentLookup
 from orderflow.hooks.canadapost_model import (
     Address,
     CarrierMessage,
@@ -71,19 +69,21 @@ from orderflow.hooks.canadapost_model import (
 )
 from orderflow.hooks.canadapost_settings import CREATE_LIMIT_KEY, CanadaPostSettings
 from orderflow.hooks.canadapost_wire import (
+    NO_TRACKING_YET_CODES,
+    TOKEN_FORM,
     VOIDED_STATUSES,
     Answer,
     Call,
+    PortalWire,
     Wire,
-    XmlWire,
-    artifact_complete,
+    parse_token,
     shipment_ref,
-    short_ref,
     wire_for,
 )
 from orderflow.hooks.connection_forms import CANADAPOST_CONNECTION_TYPE, legacy_field_behaviour
 
 __all__ = [
+    "VOIDED_STATUSES",
     "Address",
     "CanadaPostAuthError",
     "CanadaPostError",
@@ -115,68 +115,33 @@ __all__ = [
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# How far past "now" a non-contract look-up window reaches (clock skew between us and Canada Post).
-NC_WINDOW_FUTURE = timedelta(hours=24)
-
-# Tracking answers for a PIN with no scan yet (reference §6/§8).
-NO_TRACKING_YET_CODES = frozenset({"004", "007"})
-
 _CREATE_OPS = frozenset({"create_shipment"})
 
-class _Token:
-    def __init__(self, value: str, expires_at: float) -> None:
-        self.value = value
-        self.expires_at = expires_at
+
+class _Token(NamedTuple):
+    value: str
+    expires_at: float  # on the hook's clock
 
 
 class CanadaPostHook(BaseHook):
     """Canada Post shipping: labels (contract v8 or non-contract v4), void, refund, manifest, tracking.
 
-    Two transports behind one API, chosen by the connection; operators never see which:
-
-    - ``xml``: the REST/XML gateway (``soa-gw``) with HTTP Basic auth (API key pair from the
-      Developer Program: username = login, password = password).
-    - ``portal``: the Developer Portal (``api.canadapost-postescanada.ca/prod/devportal-portaildesdeveloppeurs/``)
-      with OAuth 2 client credentials (client id = login, client secret = password) and JSON bodies.
-
-    **Connection** (``canadapost_default``): host, login/password and the extras are described in
-    :mod:`~orderflow.hooks.canadapost_settings`, which reads them (:class:`CanadaPostSettings`).
-
-    **Portal JSON names.** Keys are the camelCase of the XML v8 element names, derived mechanically by
-    :mod:`~orderflow.hooks.canadapost_json` (the portal schema is behind a login). Confirmed by public
-    integrations: ``deliverySpec``, ``parcelCharacteristics``, ``weight``, ``settlementInfo``,
-    ``intendedMethodOfPayment``, ``groupId``, ``transmitShipment``, ``customerRequestId``. Derived, not
-    confirmed: every other request key (``requestedShippingPoint``, ``providePricingInfo``,
-    ``serviceCode``, ``sender``/``destination``/``name``/``company``/``contactPhone``/
-    ``clientVoiceNumber``/``additionalAddressInfo``/``addressDetails``/``addressLine1``/``addressLine2``/
-    ``city``/``provState``/``countryCode``/``postalZipCode``, ``dimensions``/``length``/``width``/
-    ``height``, ``notification``/``email``/``onShipment``/``onException``/``onDelivery``,
-    ``printPreferences``/``outputFormat``/``encoding``, ``preferences``/``showPackingInstructions``/
-    ``showPostageRate``/``showInsuredValue``, ``references``/``costCentre``/``customerRef1``/
-    ``customerRef2``, ``contractId``, ``expectedMailingDate``), the refund body (``email``), the
-    transmit body (``groupIds`` as an array, ``requestedShippingPoint``, ``detailedManifests``,
-    ``methodOfPayment``, ``manifestAddress``/``manifestCompany``/``manifestName``/``phoneNumber``), every
-    answer key (``shipmentId``, ``shipmentStatus``, ``trackingPin``, ``poNumber``,
-    ``shipmentPrice.dueAmount``, ``links[]`` of ``{rel, href, mediaType, index}``,
-    ``serviceTicketId``/``serviceTicketDate``, ``pinSummary[]`` fields), the list query parameters
-    (``requestId``, ``trackingPIN``, ``from``/``to`` as on the XML gateway), arrays for repeated
-    elements, JSON numbers for weight/dimensions and booleans for flags. Non-contract shipping is not
-    offered on the portal transport (no public source shows it): ``api=portal`` requires ``contract_id``.
-    A 400 whose message says a field *name* was refused raises
-    :class:`CanadaPostFieldMappingError` (our mapping, not the seller's data).
+    Two transports behind one API, chosen by the Connection (``xml`` gateway or ``portal``: see
+    :mod:`~orderflow.hooks.canadapost_wire`); operators never see which. The Connection
+    (``canadapost_default``) is described in :mod:`~orderflow.hooks.canadapost_settings`.
 
     **Money rules.** :meth:`create_shipment` never re-POSTs blindly: after any doubtful outcome
     (timeout, dropped connection, 5xx, throttle, malformed answer) it first looks the shipment up by
-    ``customer_request_id`` (contract: Get Shipments ``?requestId=``; non-contract: Get NC Shipments in a
-    time window, then each one's details matched on ``customer-ref-1/2``, reading only shipments the
-    ``nc_seen`` memory has not seen: :mod:`~orderflow.hooks.canadapost_nc_lookup`) and adopts what it finds.
-    It POSTs again (at most ``create_attempts`` times) only after answers that prove the create was not
-    processed (throttled, never connected); after an ambiguous one whose look-up finds nothing it
-    raises :class:`CreateInDoubt` and never POSTs again in that call: a look-up right after proves
-    nothing (a create still processing, a search behind). The caller keeps the doubt and waits
-    ``create_recheck_seconds`` before a look-up that may allow a new POST (orderflow's shipping step). Reads
-    retry freely (429/5xx/connection errors, ``Retry-After`` honoured, jittered backoff, "Rejected by
-    SLM Monitor" waits ``throttle_wait`` ≥ 60 s). A void is never reported done on anything but 204.
+    ``customer_request_id`` (contract: Get Shipments ``?requestId=``; non-contract: a time window whose
+    shipments are matched on ``customer-ref-1/2``, reading only what ``nc_seen`` has not seen:
+    :mod:`~orderflow.hooks.canadapost_nc_lookup`) and adopts what it finds. It POSTs again (at most
+    ``create_attempts`` times) only after answers that prove the create was not processed (throttled,
+    never connected); after an ambiguous one whose look-up finds nothing it raises
+    :class:`CreateInDoubt` and never POSTs again in that call (the caller waits
+    ``create_recheck_seconds`` before a look-up that may allow a new POST). Reads retry freely
+    (429/5xx/connection errors, ``Retry-After`` honoured, jittered backoff, "Rejected by SLM Monitor"
+    waits ``throttle_wait`` >= 60 s). A void is never reported done on anything but 204.
+
     """
 
     conn_name_attr = "canadapost_conn_id"
@@ -184,8 +149,7 @@ class CanadaPostHook(BaseHook):
     conn_type = "canadapost"
     hook_name = "Canada Post"
 
-    # Portal tokens per process, keyed by (token URL, client id, a hash of the secret): one token serves every hook
-    # instance of those credentials.
+    # Portal tokens of the process (see _token_key): one token serves every hook of those credentials.
     _tokens: ClassVar[dict[tuple[str, str, str], _Token]] = {}
     _tokens_lock: ClassVar[threading.Lock] = threading.Lock()
 
@@ -222,9 +186,7 @@ class CanadaPostHook(BaseHook):
         self._session: requests.Session | None = None
         self._config: CanadaPostSettings | None = None
 
-    # ----------------------------------------------------------------------------------------
-    # Airflow UI
-    # ----------------------------------------------------------------------------------------
+    # -- Airflow UI ------------------------------------------------------------------------------
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -232,9 +194,7 @@ class CanadaPostHook(BaseHook):
         :data:`orderflow.hooks.connection_forms.CANADAPOST_CONNECTION_TYPE`."""
         return legacy_field_behaviour(CANADAPOST_CONNECTION_TYPE)
 
-    # ----------------------------------------------------------------------------------------
-    # connection → configuration (first use only)
-    # ----------------------------------------------------------------------------------------
+    # -- connection → configuration (first use only) ---------------------------------------------
 
     def get_conn(self) -> requests.Session:
         if self._session is None:
@@ -260,9 +220,7 @@ class CanadaPostHook(BaseHook):
     def _wire(self) -> Wire:
         return wire_for(self._load_config())
 
-    # ----------------------------------------------------------------------------------------
-    # public operations
-    # ----------------------------------------------------------------------------------------
+    # -- public operations -----------------------------------------------------------------------
 
     def create_shipment(
         self,
@@ -291,12 +249,12 @@ class CanadaPostHook(BaseHook):
             found = self._recover(wire, request, window_start, first=True)
             if found is not None:
                 return replace(found, adopted=True)
-        call = wire.create(request, self.config.group_for(request, self._now()))
+        call = wire.create(request, self.config.group_for(request, self._now))
         last: CanadaPostError | None = None
         for attempt in range(1, self.create_attempts + 1):
             try:
-                answer = self._send(call)  # exactly one POST (plus one after a portal 401 refresh)
-                info = wire.parse_shipment_info(answer, call)
+                # exactly one POST (plus one after a portal 401 refresh)
+                info = self._send(call, "none", wire.parse_shipment_info)
                 if info.customer_request_id is None:
                     info = replace(info, customer_request_id=crid)
                 log.info(
@@ -357,50 +315,33 @@ class CanadaPostHook(BaseHook):
         if bool(customer_request_id) == bool(tracking_pin):
             raise ValueError("give exactly one of customer_request_id or tracking_pin")
         wire = self._wire()
+        lookup = self._lookup(wire)
         if tracking_pin:
-            return self._resolve(wire, wire.list_by_pin(tracking_pin))
+            return lookup.by_pin(tracking_pin)
         assert customer_request_id is not None
         if wire.contract:
-            call = wire.list_by_request_id(customer_request_id)
-            infos = self._resolve(wire, call)
-            return [
-                i if i.customer_request_id else replace(i, customer_request_id=customer_request_id)
-                for i in infos
-                if i.customer_request_id in (None, customer_request_id)
-            ]
+            return lookup.by_request_id(customer_request_id)
         now = self._now()
         start = since or (now - timedelta(hours=self.config.nc_lookback_hours))
-        return self._find_nc(wire, customer_request_id, start, until or (now + NC_WINDOW_FUTURE))
+        return lookup.by_request_id(customer_request_id, start, until or (now + NC_WINDOW_FUTURE))
 
     def get_shipment(self, shipment: str | ShipmentInfo) -> ShipmentInfo:
         """A shipment by id or by its ``self`` link."""
         wire = self._wire()
         call = wire.get_shipment(shipment)
-        return self._get(call, lambda a: wire.parse_shipment_info(a, call))
+        return self._get(call, wire.parse_shipment_info)
 
     def get_shipment_details(self, shipment: str | ShipmentInfo) -> ShipmentDetails:
         wire = self._wire()
         call = wire.get_details(shipment)
-        return self._get(call, lambda a: wire.parse_details(a, call))
+        return self._get(call, wire.parse_details)
 
     def get_label(self, link: str, media_type: str | None = None) -> tuple[bytes, str]:
         """The label artifact at ``link`` as (bytes, content type). A 202 ("not ready") waits at least
         ``artifact_wait`` (≥ 1 s in production) and asks again, within the retry policy's bounds."""
         wire = self._wire()
-        accept = media_type or self.config.label_media_type
-        call = wire.artifact(link, accept)
-
-        def label(answer: Answer) -> tuple[bytes, str]:
-            content_type = answer.content_type or accept
-            # Inside the retry loop: an empty or cut-off artifact is fetched again, never handed on.
-            # Only transport integrity here (the end marker of the format); orderflow.labels validates
-            # the label itself (pages, size, PIN).
-            if not answer.body or not artifact_complete(answer.body, content_type):
-                raise _MalformedAnswer("label artifact empty or truncated", status=answer.status,
-                                       request_id=call.ref)
-            return answer.body, content_type
-
-        return self._get(call, label)
+        call = wire.artifact(link, media_type or self.config.label_media_type)
+        return self._get(call, wire.parse_label)  # inside the retry loop: a cut-off artifact is fetched again
 
     def void_shipment(self, shipment: str | ShipmentInfo) -> None:
         """Void an untransmitted contract shipment. Returns only on 204.
@@ -418,7 +359,7 @@ class CanadaPostHook(BaseHook):
             )
         call = wire.void(shipment)
         try:
-            answer = self._send(call, retry="unsent")
+            answer = self._send(call, "unsent", _answer)
         except CanadaPostNotFoundError as exc:
             raise VoidNotFound(
                 "void answered 404: shipment unknown or already voided; NOT voided by this call",
@@ -441,7 +382,7 @@ class CanadaPostHook(BaseHook):
             raise ValueError("request_refund needs an email (argument or the refund_email extra)")
         call = wire.refund(shipment, to)
         try:
-            return self._send(call, retry="free", parse=lambda a: wire.parse_refund(a, call))
+            return self._send(call, "free", wire.parse_refund)
         except RefundAlreadyRequested:
             log.info("refund for %s was already requested", call.ref)
             return RefundInfo(service_ticket_id="", already_requested=True)
@@ -454,17 +395,14 @@ class CanadaPostHook(BaseHook):
         if not wire.contract:
             raise CanadaPostPermanentError("transmit is for contract shipping only (no contract_id)")
         call = wire.transmit(list(group_ids), customer_reference)
-        return wire.parse_manifests(self._send(call, retry="unsent"), call)
+        return self._send(call, "unsent", wire.parse_manifests)
 
     def read_manifest_document(self, link: str | None, root: str, params: dict[str, str] | None = None) -> Any:
         """One manifest-v8 read as an element, on either transport: Get Manifests by date (``link``
         None, ``params`` start/end), or a manifest, its details or its shipments by link. The pure
         parsers of :mod:`~orderflow.hooks.canadapost_manifest` read it."""
         wire = self._wire()
-        url = link if link and "://" in link else wire.manifests_url()
-        accept = cpxml.MT_MANIFEST if isinstance(wire, XmlWire) else cpjson.MT_JSON
-        call = Call(f"get_{root}", "GET", url, "C", accept, params=params, ref=short_ref(url))
-        return self._get(call, lambda a: wire.root(a, call, root, cpxml.NS_MANIFEST))
+        return self._get(wire.read_manifest(link, root, params), lambda a, c: wire.root(a, c, root, cpxml.NS_MANIFEST))
 
     def track(self, pin: str) -> TrackingSummary:
         """The PIN's latest event. A PIN not scanned yet (``004`` No Pin History, ``007`` No Delivery
@@ -472,7 +410,7 @@ class CanadaPostHook(BaseHook):
         wire = self._wire()
         call = wire.track(pin)
         try:
-            return self._get(call, lambda a: wire.parse_tracking(a, call))
+            return self._get(call, wire.parse_tracking)
         except CanadaPostPermanentError as exc:
             if set(exc.codes) & NO_TRACKING_YET_CODES:
                 return TrackingSummary(pin=pin)
@@ -501,25 +439,16 @@ class CanadaPostHook(BaseHook):
             self.retry_policy = policy
         return True, canadapost_success(self.config)
 
-    # ----------------------------------------------------------------------------------------
-    # recovery
-    # ----------------------------------------------------------------------------------------
+    # -- recovery: what a create may have bought (canadapost_lookup) --------------------------------
+
+    def _lookup(self, wire: Wire) -> ShipmentLookup:
+        return ShipmentLookup(wire, self._get, self.nc_seen, self._now)
 
     def _recover(
         self, wire: Wire, request: ShipmentRequest, window_start: datetime, *, first: bool = False
     ) -> ShipmentInfo | None:
         crid = request.customer_request_id
-        if wire.contract:
-            found = [
-                i
-                for i in self._resolve(wire, wire.list_by_request_id(crid))
-                if i.customer_request_id in (None, crid)
-            ]
-        else:
-            # The window's end is far in the future on purpose: a worker clock behind Canada Post's must not
-            # hide the shipment it just bought (a missed match would buy a second label).
-            found = self._find_nc(wire, crid, window_start, self._now() + NC_WINDOW_FUTURE)
-        found = [i if i.customer_request_id else replace(i, customer_request_id=crid) for i in found]
+        found = self._lookup(wire).by_request_id(crid, window_start)
         if len(found) > 1:
             # Should never happen (we never POST twice without a look-up); say it loudly, adopt one.
             log.error(
@@ -530,79 +459,29 @@ class CanadaPostHook(BaseHook):
             log.info("shipment %s already exists for %s; adopting it", found[0].shipment_id, crid)
         return found[0] if found else None
 
-    def _resolve(self, wire: Wire, list_call: Call) -> list[ShipmentInfo]:
-        """Get Shipments items → ShipmentInfo (following links; 404 = voided or expired → skipped)."""
-        infos = [self._read_listed(wire, item) for item in self._get(list_call, wire.parse_list)]
-        return [info for info in infos if info is not None]
+    # -- sending ----------------------------------------------------------------------------------
 
-    def _read_listed(self, wire: Wire, item: str | ShipmentInfo) -> ShipmentInfo | None:
-        """One listed shipment (its link followed); None when it is gone or no longer a usable label."""
-        if isinstance(item, ShipmentInfo):
-            info = item
-        else:
-            call = wire.get_shipment(item)
-            try:
-                info = self._get(call, lambda a, c=call: wire.parse_shipment_info(a, c))
-            except CanadaPostNotFoundError:
-                log.info("listed shipment %s is gone (voided or expired)", call.ref)
-                return None
-        if (info.status or "").strip().lower() in VOIDED_STATUSES:
-            log.info("listed shipment %s is %s: skipped", info.shipment_id, info.status)
-            return None
-        return info
-
-    def _find_nc(self, wire: Wire, crid: str, start: datetime, end: datetime) -> list[ShipmentInfo]:
-        """Non-contract: list the window, read only the shipments ``nc_seen`` has not seen, match refs."""
-
-        def read_details(info: ShipmentInfo) -> ShipmentDetails | None:
-            call = wire.get_details(info)
-            try:
-                return self._get(call, lambda a, c=call: wire.parse_details(a, c))
-            except CanadaPostNotFoundError:
-                return None
-
-        return nclookup.find_by_reference(
-            crid, self._get(wire.list_nc_window(start, end), wire.parse_list),
-            read_info=lambda href: self._read_listed(wire, href), read_details=read_details, seen=self.nc_seen,
-        )
-
-    # ----------------------------------------------------------------------------------------
-    # sending
-    # ----------------------------------------------------------------------------------------
-
-    def _get(self, call: Call, parse: Callable[[Answer], T]) -> T:
+    def _get(self, call: Call, parse: Callable[[Answer, Call], T]) -> T:
         """An idempotent read, parsed inside the retry loop (a truncated body is fetched again)."""
-        return self._send(call, retry="free", parse=parse)
+        return self._send(call, "free", parse)
 
-    @overload
-    def _send(self, call: Call, retry: str = ..., parse: None = None) -> Answer: ...
-
-    @overload
-    def _send(self, call: Call, retry: str = ..., *, parse: Callable[[Answer], T]) -> T: ...
-
-    def _send(self, call: Call, retry: str = "none", parse: Callable[[Answer], Any] | None = None) -> Any:
+    def _send(self, call: Call, retry: str, parse: Callable[[Answer, Call], T]) -> T:
         """Send ``call`` and parse the answer. ``retry``: ``"free"`` (idempotent: any retryable error,
         malformed answers included), ``"unsent"`` (only throttling and connect failures, where the
         server did not act) or ``"none"``."""
 
-        def once() -> Any:
-            answer = self._send_once(call)
-            return parse(answer) if parse is not None else answer
+        def once() -> T:
+            return parse(self._send_once(call), call)
 
         if retry == "none":
             return once()
+        if retry == "free":
+            return self._retrying(once, is_retryable)
+        return self._retrying(once, lambda exc: isinstance(exc, CanadaPostThrottledError | _NotSent))
 
-        def retryable(exc: BaseException) -> bool:
-            if retry == "free":
-                return is_retryable(exc)
-            return isinstance(exc, (CanadaPostThrottledError, _NotSent))
-
-        for attempt in retrying(
-            self.retry_policy,
-            is_retryable=retryable,
-            retry_after=lambda exc: getattr(exc, "retry_after", None),
-            sleep=self._sleep,
-        ):
+    def _retrying(self, once: Callable[[], T], retryable: Callable[[BaseException], bool]) -> T:
+        for attempt in retrying(self.retry_policy, is_retryable=retryable, retry_after=_retry_after,
+                                sleep=self._sleep):
             with attempt:
                 return once()
         raise AssertionError("unreachable: retrying re-raises")  # pragma: no cover
@@ -615,7 +494,7 @@ class CanadaPostHook(BaseHook):
             log.info("%s: 401 with a cached token; refreshing it and retrying once", call.op)
             self._invalidate_token()
             answer = self._http(call)
-        return self._check(call, answer)
+        return self._wire().check(call, answer, throttle_wait=self.throttle_wait, artifact_wait=self.artifact_wait)
 
     def _http(self, call: Call) -> Answer:
         config = self._load_config()
@@ -654,49 +533,11 @@ class CanadaPostHook(BaseHook):
         log.debug("%s %s -> %s", call.op, call.ref or "", response.status_code)
         return Answer(response.status_code, response.content, ctype, response.headers)
 
-    def _check(self, call: Call, answer: Answer) -> Answer:
-        if answer.status == 202 and call.op == "get_label":
-            wait = max(self.artifact_wait, parse_retry_after(answer.headers.get("Retry-After")) or 0.0)
-            raise _ArtifactNotReady("label not ready yet (202)", status=202, request_id=call.ref,
-                                    retry_after=wait)
-        if 200 <= answer.status < 300:
-            return answer
-        messages = self._wire().messages(answer)
-        text = answer.body[:2048].decode("utf-8", "replace")
-        cls = exception_for(answer.status, messages, text)
-        retry_after = parse_retry_after(answer.headers.get("Retry-After"))
-        summary = f"{call.op} failed"
-        if cls is CanadaPostThrottledError:
-            # Canada Post blocks an over-limit key for up to a minute: never come back sooner.
-            retry_after = max(retry_after or 0.0, self.throttle_wait)
-            summary = f"{call.op} throttled (Rejected by SLM Monitor / 429)"
-        elif (
-            self.config.api == "portal" and answer.status == 400 and cpjson.rejects_field_name(messages)
-        ):
-            cls = CanadaPostFieldMappingError
-            summary = (
-                f"{call.op}: the Developer Portal rejected a JSON field name; this may be an orderflow "
-                "field-mapping problem (names derived from the XML v8 schema), not the seller's data"
-            )
-        err = cls(summary, status=answer.status, messages=messages, request_id=call.ref, body=text,
-                  retry_after=retry_after)
-        if issubclass(cls, CanadaPostAuthError):
-            err.connection_hint = (f"Canada Post refused the credentials (HTTP {answer.status}): check the "
-                                   "Connection's login / password and customer_number")
-        elif answer.status in (404, 405) and not messages and not answer.content_type.endswith(("xml", "json")):
-            # Canada Post's own "not found" carries its messages document; a bare page comes from another
-            # server: the Connection's host is not the API's base URL.
-            err.connection_hint = (f"HTTP {answer.status} from a server that is not Canada Post's API: check "
-                                   "the Connection's host (base URL)")
-        raise err
-
     def _limiter(self, group: str) -> RateLimiter:
         config = self._load_config()
         return RateLimiter.shared(f"canadapost:{config.key_tag}:{group}", config.rate_limits.get(group))
 
-    # ----------------------------------------------------------------------------------------
-    # portal tokens
-    # ----------------------------------------------------------------------------------------
+    # -- portal tokens: one per (token URL, client id, a hash of the secret) in the process ----------
 
     def _token_key(self) -> tuple[str, str, str]:
         # The secret's hash is part of the key: a token issued for the old secret must not answer for a
@@ -714,59 +555,33 @@ class CanadaPostHook(BaseHook):
             token = self._tokens.get(key)
             if token is not None and self._clock() < token.expires_at - self.token_refresh_margin:
                 return token.value
-        fresh = self._fetch_token()
+        fresh = self._retrying(self._fetch_token, is_retryable)
         with self._tokens_lock:
             self._tokens[key] = fresh
         return fresh.value
 
     def _fetch_token(self) -> _Token:
         config = self._load_config()
-        session = self.get_conn()
-        headers = {"Accept": "application/json"}
-        auth = None
-        if config.portal_auth in ("both", "headers"):
-            headers["X-IBM-Client-Id"] = config.login
-            headers["X-IBM-Client-Secret"] = config.password
-        if config.portal_auth in ("both", "basic"):
-            auth = (config.login, config.password)
-        data = {"grant_type": "client_credentials", "scope": "merchant"}
+        wire = PortalWire(config)
+        headers, auth = wire.token_credentials()
+        RateLimiter.shared(f"canadapost:{config.key_tag}:token", None).acquire()
+        try:
+            response = self.get_conn().post(config.token_url, data=TOKEN_FORM, headers=headers, auth=auth,
+                                            timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise CanadaPostRetryableError(f"token: {type(exc).__name__}") from exc
+        if response.status_code != 200:
+            raise wire.token_refused(response.status_code, response.content, response.headers)
+        value, expires_in = parse_token(response.json)
+        mask_secret(value)
+        return _Token(value, self._clock() + expires_in)
 
-        def once() -> _Token:
-            RateLimiter.shared(f"canadapost:{config.key_tag}:token", None).acquire()
-            try:
-                response = session.post(config.token_url, data=data, headers=headers, auth=auth,
-                                        timeout=self.timeout)
-            except requests.RequestException as exc:
-                raise CanadaPostRetryableError(f"token: {type(exc).__name__}") from exc
-            if response.status_code != 200:
-                messages = cpjson.parse_messages(response.content)
-                text = response.content[:2048].decode("utf-8", "replace")
-                cls = exception_for(response.status_code, messages, text)
-                if not issubclass(cls, CanadaPostRetryableError):
-                    # Any refusal of the token request (a wrong URL's 404 included) is about the
-                    # Connection: no order can be at fault for it.
-                    cls = CanadaPostAuthError
-                err = cls("token request refused", status=response.status_code, messages=messages,
-                          body=text, retry_after=parse_retry_after(response.headers.get("Retry-After")))
-                if cls is CanadaPostAuthError:
-                    what = ("the client id / secret (login / password)" if response.status_code in (400, 401, 403)
-                            else "the host (base URL) or token_url")
-                    err.connection_hint = (f"the token endpoint {config.token_url} answered HTTP "
-                                           f"{response.status_code}: check the Connection's {what}")
-                raise err
-            try:
-                obj = response.json()
-                value = str(obj["access_token"])
-                expires_in = float(obj.get("expires_in") or 3600)
-            except (ValueError, KeyError, TypeError) as exc:
-                raise _MalformedAnswer("token answer is not a token") from exc
-            mask_secret(value)
-            return _Token(value, self._clock() + expires_in)
 
-        for attempt in retrying(
-            self.retry_policy, is_retryable=is_retryable,
-            retry_after=lambda exc: getattr(exc, "retry_after", None), sleep=self._sleep,
-        ):
-            with attempt:
-                return once()
-        raise AssertionError("unreachable")  # pragma: no cover
+def _answer(answer: Answer, call: Call) -> Answer:
+    """The answer itself (a call whose caller reads the status)."""
+    return answer
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    retry_after: float | None = getattr(exc, "retry_after", None)
+    return retry_after

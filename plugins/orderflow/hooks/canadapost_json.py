@@ -5,7 +5,7 @@ the XML builders produce (:mod:`orderflow.hooks.canadapost_xml`) and renames it 
 turns JSON answers back into element trees so the same XML parsers read them. One mapping, two wires;
 what the XSD checks on one side holds on the other.
 
-Derivation rules (each one derived, not confirmed; see the hook's docstring for the field list):
+Derivation rules (each one derived, not confirmed; the names below say which are confirmed):
 
 - keys: ``address-line-1`` → ``addressLine1``, ``delivery-spec`` → ``deliverySpec`` (XML root dropped:
   the request body is the root element's content);
@@ -15,6 +15,28 @@ Derivation rules (each one derived, not confirmed; see the hook's docstring for 
   ``links``, ``options``, ``group-ids``, ``messages``, ``priced-options``, ``adjustments``,
   ``excluded-shipments``, ``sku-list``;
 - a ``<link rel href media-type index/>`` becomes ``{"rel", "href", "mediaType", "index"}``.
+
+**The names.** Confirmed by public integrations: ``deliverySpec``, ``parcelCharacteristics``,
+``weight``, ``settlementInfo``, ``intendedMethodOfPayment``, ``groupId``, ``transmitShipment``,
+``customerRequestId``. Derived, not confirmed: every other request key (``requestedShippingPoint``,
+``providePricingInfo``, ``serviceCode``, ``sender``/``destination``/``name``/``company``/``contactPhone``/
+``clientVoiceNumber``/``additionalAddressInfo``/``addressDetails``/``addressLine1``/``addressLine2``/
+``city``/``provState``/``countryCode``/``postalZipCode``, ``dimensions``/``length``/``width``/
+``height``, ``notification``/``email``/``onShipment``/``onException``/``onDelivery``,
+``printPreferences``/``outputFormat``/``encoding``, ``preferences``/``showPackingInstructions``/
+``showPostageRate``/``showInsuredValue``, ``references``/``costCentre``/``customerRef1``/
+``customerRef2``, ``contractId``, ``expectedMailingDate``), the refund body (``email``), the
+transmit body (``groupIds`` as an array, ``requestedShippingPoint``, ``detailedManifests``,
+``methodOfPayment``, ``manifestAddress``/``manifestCompany``/``manifestName``/``phoneNumber``), every
+answer key (``shipmentId``, ``shipmentStatus``, ``trackingPin``, ``poNumber``,
+``shipmentPrice.dueAmount``, ``links[]`` of ``{rel, href, mediaType, index}``,
+``serviceTicketId``/``serviceTicketDate``, ``pinSummary[]`` fields), the list query parameters
+(``requestId``, ``trackingPIN``, ``from``/``to`` as on the XML gateway), arrays for repeated
+elements, JSON numbers for weight/dimensions and booleans for flags. Non-contract shipping is not
+offered on the portal transport (no public source shows it): ``api=portal`` requires ``contract_id``.
+A 400 whose message says a field *name* was refused raises
+:class:`~orderflow.hooks.canadapost_errors.CanadaPostFieldMappingError` (our mapping, not the seller's
+data; :mod:`~orderflow.hooks.canadapost_wire` decides it with :func:`rejects_field_name`).
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ these same extras.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -120,16 +120,16 @@ class CanadaPostSettings:
     def label_media_type(self) -> str:
         return cpxml.MT_ZPL if self.shipper.encoding.upper() == "ZPL" else cpxml.MT_PDF
 
-    def group_for(self, request: ShipmentRequest, now: datetime) -> str | None:
+    def group_for(self, request: ShipmentRequest, now: Callable[[], datetime]) -> str | None:
         """The contract group a create names: the request's own, else the ``group_id`` strategy's
-        (``daily``: ``now``'s date in Eastern time; ``none``/empty: no group)."""
+        (``daily``: the date of ``now()`` in Eastern time; ``none``/empty: no group)."""
         if request.group_id:
             return request.group_id
         strategy = self.group_strategy
         if strategy in ("", "none"):
             return None
         if strategy == "daily":
-            return now.astimezone(cpxml.EASTERN).strftime("%Y%m%d")
+            return now().astimezone(cpxml.EASTERN).strftime("%Y%m%d")
         return strategy
 
     @classmethod

@@ -4,14 +4,22 @@ per transport, with no I/O. The hook (:mod:`~orderflow.hooks.canadapost`) sends 
 Two transports, chosen by the Connection (:class:`~orderflow.hooks.canadapost_settings.CanadaPostSettings`):
 
 - ``xml`` (:class:`XmlWire`): the REST/XML gateway (``soa-gw``), bodies by
-  :mod:`~orderflow.hooks.canadapost_xml`, HTTP Basic auth.
+  :mod:`~orderflow.hooks.canadapost_xml`, HTTP Basic auth (the Developer Program key pair).
 - ``portal`` (:class:`PortalWire`): the Developer Portal, the same documents as JSON by
-  :mod:`~orderflow.hooks.canadapost_json`, OAuth 2 bearer tokens.
+  :mod:`~orderflow.hooks.canadapost_json` (which lists the JSON names and how sure each one is),
+  OAuth 2 client credentials (client id = login, client secret = password) and bearer tokens.
+
+An answer is read as an element either way (the portal's JSON is turned into the element the XML
+answer would be) and the parsers of :mod:`~orderflow.hooks.canadapost_xml` read it once. A 2xx whose
+body is not what the call returns raises ``_MalformedAnswer`` (retryable: a read is fetched again); an
+error answer becomes the exception of :mod:`~orderflow.hooks.canadapost_errors` it stands for.
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -22,7 +30,17 @@ from lxml import etree
 from orderflow.hooks import canadapost_json as cpjson
 from orderflow.hooks import canadapost_manifest as cpmanifest
 from orderflow.hooks import canadapost_xml as cpxml
-from orderflow.hooks.canadapost_errors import _MalformedAnswer
+from orderflow.hooks._http import parse_retry_after
+from orderflow.hooks.canadapost_errors import (
+    CanadaPostAuthError,
+    CanadaPostError,
+    CanadaPostFieldMappingError,
+    CanadaPostRetryableError,
+    CanadaPostThrottledError,
+    _ArtifactNotReady,
+    _MalformedAnswer,
+    exception_for,
+)
 from orderflow.hooks.canadapost_model import (
     CarrierMessage,
     RefundInfo,
@@ -39,6 +57,12 @@ from orderflow.hooks.canadapost_xml import XmlDecodeError
 # shipment (reference §5), but a list answer carrying shipment-info inline, or a gateway that keeps
 # voided shipments readable, must not let recovery adopt a dead label (its PIN would go to Best Buy).
 VOIDED_STATUSES = frozenset({"voided", "void", "cancelled", "canceled"})
+
+# Tracking answers for a PIN with no scan yet (reference §6/§8).
+NO_TRACKING_YET_CODES = frozenset({"004", "007"})
+
+# The portal's token call asks for client-credentials tokens of the merchant scope.
+TOKEN_FORM = {"grant_type": "client_credentials", "scope": "merchant"}
 
 
 @dataclass(frozen=True)
@@ -61,11 +85,22 @@ class Answer:
     status: int
     body: bytes
     content_type: str
-    headers: Any
+    headers: Mapping[str, str]
+
+
+@contextmanager
+def _decoding(answer: Answer, op: str, ref: str | None = None) -> Iterator[None]:
+    """The codecs' ``XmlDecodeError`` (``JsonDecodeError`` included) as ``_MalformedAnswer``."""
+    try:
+        yield
+    except XmlDecodeError as exc:
+        raise _MalformedAnswer(f"{op}: {exc}", status=answer.status, request_id=ref) from exc
 
 
 class Wire(abc.ABC):
     """What differs between the transports: URLs, media types, body codec, answer codec."""
+
+    manifest_accept: str  # the media type of manifest reads
 
     def __init__(self, config: CanadaPostSettings) -> None:
         self.config = config
@@ -78,53 +113,49 @@ class Wire(abc.ABC):
     # each transport provides these
     @abc.abstractmethod
     def url(self, path: str) -> str:
-        """Transport-specific."""
+        """The absolute URL of an API path."""
 
     @abc.abstractmethod
     def shipments_url(self) -> str:
-        """Transport-specific."""
-
-    @abc.abstractmethod
-    def create(self, request: ShipmentRequest, group_id: str | None) -> Call:
-        """Transport-specific."""
-
-    @abc.abstractmethod
-    def messages(self, answer: Answer) -> list[CarrierMessage]:
-        """Transport-specific."""
-
-    @abc.abstractmethod
-    def root(self, answer: Answer, call: Call, root: str, ns: str) -> etree._Element:
-        """Transport-specific."""
+        """Where shipments are created and listed."""
 
     @abc.abstractmethod
     def list_accept(self) -> str:
-        """Transport-specific."""
+        """The media type of shipment reads."""
 
     @abc.abstractmethod
     def manifests_url(self) -> str:
-        """Transport-specific."""
+        """Where groups are transmitted and manifests listed."""
 
     @abc.abstractmethod
-    def transmit(self, group_ids: list[str], customer_reference: str | None = None) -> Call:
-        """Transport-specific."""
+    def encode(self, document: etree._Element) -> bytes:
+        """A request document as this transport's body."""
 
     @abc.abstractmethod
-    def refund(self, shipment: str | ShipmentInfo, email: str) -> Call:
-        """Transport-specific."""
+    def body_type(self) -> str:
+        """The media type of a request body (shipment documents)."""
 
     @abc.abstractmethod
     def track(self, pin: str) -> Call:
-        """Transport-specific."""
+        """Tracking summary of a PIN."""
 
     @abc.abstractmethod
-    def parse_list(self, answer: Answer) -> list[str | ShipmentInfo]:
-        """Transport-specific."""
+    def messages(self, answer: Answer) -> list[CarrierMessage]:
+        """The carrier's messages of an error answer ([] when it has none)."""
+
+    @abc.abstractmethod
+    def root(self, answer: Answer, call: Call, root: str, ns: str) -> etree._Element:
+        """A 2xx answer as the element ``root`` (``_MalformedAnswer`` when it is not one)."""
+
+    @abc.abstractmethod
+    def parse_list(self, answer: Answer, call: Call) -> list[str | ShipmentInfo]:
+        """Get Shipments: hrefs, or shipment infos given inline. (Its malformed answers name no request.)"""
 
     @abc.abstractmethod
     def parse_tracking(self, answer: Answer, call: Call) -> TrackingSummary:
-        """Transport-specific."""
+        """A tracking summary answer."""
 
-    # shared
+    # calls
     def shipment_url(self, shipment: str | ShipmentInfo) -> str:
         if isinstance(shipment, ShipmentInfo):
             return shipment.self_link or f"{self.shipments_url()}/{shipment.shipment_id}"
@@ -132,21 +163,28 @@ class Wire(abc.ABC):
             return shipment
         return f"{self.shipments_url()}/{shipment}"
 
+    def create(self, request: ShipmentRequest, group_id: str | None) -> Call:
+        req = replace(request, group_id=group_id) if self.contract else request
+        body = self.encode(cpxml.build_shipment(req, self.s))
+        mt = self.body_type()
+        return Call("create_shipment", "POST", self.shipments_url(), "A", mt, mt, body,
+                    ref=request.customer_request_id)
+
     def list_by_request_id(self, crid: str) -> Call:
         return Call("get_shipments", "GET", self.shipments_url(), "C", self.list_accept(),
-                     params={"requestId": crid}, ref=crid)
+                    params={"requestId": crid}, ref=crid)
 
     def list_by_pin(self, pin: str) -> Call:
         return Call("get_shipments", "GET", self.shipments_url(), "C", self.list_accept(),
-                     params={"trackingPIN": pin}, ref=pin)
+                    params={"trackingPIN": pin}, ref=pin)
 
     def list_nc_window(self, start: datetime, end: datetime) -> Call:
         return Call("get_shipments", "GET", self.shipments_url(), "C", self.list_accept(),
-                     params=cpxml.nc_window_params(start, end))
+                    params=cpxml.nc_window_params(start, end))
 
     def get_shipment(self, shipment: str | ShipmentInfo) -> Call:
         return Call("get_shipment", "GET", self.shipment_url(shipment), "A", self.list_accept(),
-                     ref=short_ref(shipment))
+                    ref=short_ref(shipment))
 
     def get_details(self, shipment: str | ShipmentInfo) -> Call:
         if isinstance(shipment, ShipmentInfo) and shipment.links.get("details"):
@@ -157,68 +195,108 @@ class Wire(abc.ABC):
 
     def artifact(self, link: str, accept: str) -> Call:
         return Call("get_label", "GET", link if "://" in link else self.url(link), "A", accept,
-                     ref=short_ref(link))
+                    ref=short_ref(link))
 
     def void(self, shipment: str | ShipmentInfo) -> Call:
         return Call("void_shipment", "DELETE", self.shipment_url(shipment), "B", self.list_accept(),
-                     ref=short_ref(shipment))
+                    ref=short_ref(shipment))
 
     def refund_url(self, shipment: str | ShipmentInfo) -> str:
         if isinstance(shipment, ShipmentInfo) and shipment.links.get("refund"):
             return shipment.links["refund"]
         return self.shipment_url(shipment).rstrip("/") + "/refund"
 
+    def refund(self, shipment: str | ShipmentInfo, email: str) -> Call:
+        body = self.encode(cpxml.build_refund_request(email, contract=self.contract))
+        mt = self.body_type()
+        return Call("request_refund", "POST", self.refund_url(shipment), "B", mt, mt, body,
+                    ref=short_ref(shipment))
+
+    def transmit(self, group_ids: list[str], customer_reference: str | None = None) -> Call:
+        body = self.encode(cpmanifest.build_transmit_set(group_ids, self.s, customer_reference))
+        return Call("transmit", "POST", self.manifests_url(), "C", self.manifest_accept, self.manifest_accept,
+                    body, ref=",".join(group_ids))
+
+    def read_manifest(self, link: str | None, root: str, params: dict[str, str] | None = None) -> Call:
+        """Get Manifests by date (``link`` None, ``params`` start/end), or a manifest read by link."""
+        url = link if link and "://" in link else self.manifests_url()
+        return Call(f"get_{root}", "GET", url, "C", self.manifest_accept, params=params, ref=short_ref(url))
+
+    # answers
     def parse_shipment_info(self, answer: Answer, call: Call) -> ShipmentInfo:
         root_name = "shipment-info" if self.contract else "non-contract-shipment-info"
-        ns = cpxml.NS_SHIPMENT if self.contract else cpxml.NS_NCSHIPMENT
-        root = self.root(answer, call, root_name, ns)
-        try:
+        root = self.root(answer, call, root_name, self._shipment_ns())
+        with _decoding(answer, call.op, call.ref):
             return cpxml.shipment_info_from_element(root)
-        except XmlDecodeError as exc:
-            raise _MalformedAnswer(f"{call.op}: {exc}", status=answer.status, request_id=call.ref) from exc
 
     def parse_details(self, answer: Answer, call: Call) -> ShipmentDetails:
         root_name = "shipment-details" if self.contract else "non-contract-shipment-details"
-        ns = cpxml.NS_SHIPMENT if self.contract else cpxml.NS_NCSHIPMENT
-        root = self.root(answer, call, root_name, ns)
-        try:
-            details, _ = cpxml.parse_shipment_details(etree.tostring(root))
-        except XmlDecodeError as exc:
-            raise _MalformedAnswer(f"{call.op}: {exc}", status=answer.status, request_id=call.ref) from exc
-        assert details is not None
-        return details
+        root = self.root(answer, call, root_name, self._shipment_ns())
+        with _decoding(answer, call.op, call.ref):
+            return cpxml.shipment_details_from_element(root)
 
     def parse_refund(self, answer: Answer, call: Call) -> RefundInfo:
         root_name = "shipment-refund-request-info" if self.contract else "non-contract-shipment-refund-request-info"
-        ns = cpxml.NS_SHIPMENT if self.contract else cpxml.NS_NCSHIPMENT
-        root = self.root(answer, call, root_name, ns)
-        try:
-            info, _ = cpxml.parse_refund_info(etree.tostring(root))
-        except XmlDecodeError as exc:
-            raise _MalformedAnswer(f"{call.op}: {exc}", status=answer.status, request_id=call.ref) from exc
-        assert info is not None
-        return info
+        root = self.root(answer, call, root_name, self._shipment_ns())
+        with _decoding(answer, call.op, call.ref):
+            return cpxml.refund_info_from_element(root)
 
     def parse_manifests(self, answer: Answer, call: Call) -> TransmitResult:
         root = self.root(answer, call, "manifests", cpxml.NS_MANIFEST)
-        try:
-            result, _ = cpxml.parse_manifests(etree.tostring(root))
-        except XmlDecodeError as exc:
-            raise _MalformedAnswer(f"{call.op}: {exc}", status=answer.status, request_id=call.ref) from exc
-        assert result is not None
-        return result
+        with _decoding(answer, call.op, call.ref):
+            return cpxml.manifests_from_element(root)
 
+    def parse_label(self, answer: Answer, call: Call) -> tuple[bytes, str]:
+        """The artifact as (bytes, content type). Only transport integrity here (the end marker of the
+        format): an empty or cut-off artifact is fetched again, never handed on; orderflow.labels
+        validates the label itself (pages, size, PIN)."""
+        content_type = answer.content_type or call.accept
+        if not answer.body or not artifact_complete(answer.body, content_type):
+            raise _MalformedAnswer("label artifact empty or truncated", status=answer.status, request_id=call.ref)
+        return answer.body, content_type
 
-def short_ref(value: str | ShipmentInfo) -> str:
-    """An id for logs: a shipment id, or the last path segments of a link (links carry no PII)."""
-    if isinstance(value, ShipmentInfo):
-        return value.shipment_id
-    if "://" in value:
-        return "/".join(urlsplit(value).path.rstrip("/").split("/")[-2:])
-    return value
+    def check(self, call: Call, answer: Answer, *, throttle_wait: float, artifact_wait: float) -> Answer:
+        """``answer`` when it is a success; else raises what it stands for. A label's 202 ("not ready")
+        waits at least ``artifact_wait``; a throttle at least ``throttle_wait`` (Canada Post blocks an
+        over-limit key for up to a minute: never come back sooner)."""
+        if answer.status == 202 and call.op == "get_label":
+            wait = max(artifact_wait, parse_retry_after(answer.headers.get("Retry-After")) or 0.0)
+            raise _ArtifactNotReady("label not ready yet (202)", status=202, request_id=call.ref, retry_after=wait)
+        if 200 <= answer.status < 300:
+            return answer
+        messages = self.messages(answer)
+        text = answer.body[:2048].decode("utf-8", "replace")
+        cls = exception_for(answer.status, messages, text)
+        retry_after = parse_retry_after(answer.headers.get("Retry-After"))
+        summary = f"{call.op} failed"
+        if cls is CanadaPostThrottledError:
+            retry_after = max(retry_after or 0.0, throttle_wait)
+            summary = f"{call.op} throttled (Rejected by SLM Monitor / 429)"
+        elif self.config.api == "portal" and answer.status == 400 and cpjson.rejects_field_name(messages):
+            cls = CanadaPostFieldMappingError
+            summary = (
+                f"{call.op}: the Developer Portal rejected a JSON field name; this may be an orderflow "
+                "field-mapping problem (names derived from the XML v8 schema), not the seller's data"
+            )
+        err = cls(summary, status=answer.status, messages=messages, request_id=call.ref, body=text,
+                  retry_after=retry_after)
+        if issubclass(cls, CanadaPostAuthError):
+            err.connection_hint = (f"Canada Post refused the credentials (HTTP {answer.status}): check the "
+                                   "Connection's login / password and customer_number")
+        elif answer.status in (404, 405) and not messages and not answer.content_type.endswith(("xml", "json")):
+            # Canada Post's own "not found" carries its messages document; a bare page comes from another
+            # server: the Connection's host is not the API's base URL.
+            err.connection_hint = (f"HTTP {answer.status} from a server that is not Canada Post's API: check "
+                                   "the Connection's host (base URL)")
+        raise err
+
+    def _shipment_ns(self) -> str:
+        return cpxml.NS_SHIPMENT if self.contract else cpxml.NS_NCSHIPMENT
 
 
 class XmlWire(Wire):
+    manifest_accept = cpxml.MT_MANIFEST
+
     def url(self, path: str) -> str:
         return self.config.base_url + path
 
@@ -228,61 +306,44 @@ class XmlWire(Wire):
     def list_accept(self) -> str:
         return cpxml.shipment_media_type(self.s)
 
-    def create(self, request: ShipmentRequest, group_id: str | None) -> Call:
-        req = replace(request, group_id=group_id) if self.contract else request
-        body = cpxml.to_bytes(cpxml.build_shipment(req, self.s))
-        mt = cpxml.shipment_media_type(self.s)
-        return Call("create_shipment", "POST", self.shipments_url(), "A", mt, mt, body,
-                     ref=request.customer_request_id)
-
-    def refund(self, shipment: str | ShipmentInfo, email: str) -> Call:
-        body = cpxml.to_bytes(cpxml.build_refund_request(email, contract=self.contract))
-        mt = cpxml.shipment_media_type(self.s)
-        return Call("request_refund", "POST", self.refund_url(shipment), "B", mt, mt, body,
-                     ref=short_ref(shipment))
-
     def manifests_url(self) -> str:
         return self.url(cpxml.manifest_path(self.s))
 
-    def transmit(self, group_ids: list[str], customer_reference: str | None = None) -> Call:
-        body = cpxml.to_bytes(cpmanifest.build_transmit_set(group_ids, self.s, customer_reference))
-        return Call("transmit", "POST", self.manifests_url(), "C", cpxml.MT_MANIFEST,
-                     cpxml.MT_MANIFEST, body, ref=",".join(group_ids))
+    def encode(self, document: etree._Element) -> bytes:
+        return cpxml.to_bytes(document)
+
+    def body_type(self) -> str:
+        return cpxml.shipment_media_type(self.s)
 
     def track(self, pin: str) -> Call:
-        return Call("track", "GET", self.url(cpxml.tracking_summary_path(pin)), "E", cpxml.MT_TRACK,
-                     ref=pin)
+        return Call("track", "GET", self.url(cpxml.tracking_summary_path(pin)), "E", cpxml.MT_TRACK, ref=pin)
 
     def messages(self, answer: Answer) -> list[CarrierMessage]:
         return cpxml.parse_messages(answer.body)
 
     def root(self, answer: Answer, call: Call, root: str, ns: str) -> etree._Element:
-        try:
+        with _decoding(answer, call.op, call.ref):
             el = cpxml.parse_xml(answer.body)
-        except XmlDecodeError as exc:
-            raise _MalformedAnswer(f"{call.op}: {exc}", status=answer.status, request_id=call.ref) from exc
         if etree.QName(el).localname != root:
             raise _MalformedAnswer(f"{call.op}: expected <{root}>, got <{etree.QName(el).localname}>",
                                    status=answer.status, request_id=call.ref)
         return el
 
-    def parse_list(self, answer: Answer) -> list[str | ShipmentInfo]:
-        try:
-            items, _ = cpxml.parse_shipments(answer.body)
-        except XmlDecodeError as exc:
-            raise _MalformedAnswer(f"get_shipments: {exc}", status=answer.status) from exc
+    def parse_list(self, answer: Answer, call: Call) -> list[str | ShipmentInfo]:
+        with _decoding(answer, "get_shipments"):
+            items, _ = cpxml.parse_shipments(answer.body)  # a <messages> document lists nothing
         return items
 
     def parse_tracking(self, answer: Answer, call: Call) -> TrackingSummary:
-        try:
+        with _decoding(answer, call.op, call.ref):
             summary, _ = cpxml.parse_tracking_summary(answer.body)
-        except XmlDecodeError as exc:
-            raise _MalformedAnswer(f"{call.op}: {exc}", status=answer.status, request_id=call.ref) from exc
         assert summary is not None
         return summary
 
 
 class PortalWire(Wire):
+    manifest_accept = cpjson.MT_JSON
+
     def url(self, path: str) -> str:
         return urljoin(self.config.base_url, path.lstrip("/"))
 
@@ -293,68 +354,75 @@ class PortalWire(Wire):
     def list_accept(self) -> str:
         return cpjson.MT_JSON
 
-    def create(self, request: ShipmentRequest, group_id: str | None) -> Call:
-        req = replace(request, group_id=group_id) if self.contract else request
-        body = cpjson.encode_request(cpxml.build_shipment(req, self.s))
-        return Call("create_shipment", "POST", self.shipments_url(), "A", cpjson.MT_JSON, cpjson.MT_JSON,
-                     body, ref=request.customer_request_id)
-
-    def refund(self, shipment: str | ShipmentInfo, email: str) -> Call:
-        body = cpjson.encode_request(cpxml.build_refund_request(email, contract=self.contract))
-        return Call("request_refund", "POST", self.refund_url(shipment), "B", cpjson.MT_JSON,
-                     cpjson.MT_JSON, body, ref=short_ref(shipment))
-
     def manifests_url(self) -> str:
         return self.url(f"shipping/v1/{self.s.customer_number}/{self.s.mobo}/manifests")
 
-    def transmit(self, group_ids: list[str], customer_reference: str | None = None) -> Call:
-        body = cpjson.encode_request(cpmanifest.build_transmit_set(group_ids, self.s, customer_reference))
-        return Call("transmit", "POST", self.manifests_url(), "C", cpjson.MT_JSON, cpjson.MT_JSON, body,
-                     ref=",".join(group_ids))
+    def encode(self, document: etree._Element) -> bytes:
+        return cpjson.encode_request(document)
+
+    def body_type(self) -> str:
+        return cpjson.MT_JSON
 
     def track(self, pin: str) -> Call:
-        return Call("track", "GET", self.url(f"tracking/v1/pins/{pin}/summaries"), "E", cpjson.MT_JSON,
-                     ref=pin)
+        return Call("track", "GET", self.url(f"tracking/v1/pins/{pin}/summaries"), "E", cpjson.MT_JSON, ref=pin)
 
     def messages(self, answer: Answer) -> list[CarrierMessage]:
         return cpjson.parse_messages(answer.body) or cpxml.parse_messages(answer.body)
 
-    def _decode(self, answer: Answer, call: Call) -> Any:
-        try:
-            return cpjson.decode(answer.body)
-        except XmlDecodeError as exc:
-            raise _MalformedAnswer(f"{call.op}: {exc}", status=answer.status, request_id=call.ref) from exc
-
     def root(self, answer: Answer, call: Call, root: str, ns: str) -> etree._Element:
-        obj = self._decode(answer, call)
-        try:
-            return cpjson.json_to_element(obj, root, ns)
-        except XmlDecodeError as exc:
-            raise _MalformedAnswer(f"{call.op}: {exc}", status=answer.status, request_id=call.ref) from exc
+        with _decoding(answer, call.op, call.ref):
+            return cpjson.json_to_element(cpjson.decode(answer.body), root, ns)
 
-    def parse_list(self, answer: Answer) -> list[str | ShipmentInfo]:
-        call = Call("get_shipments", "GET", "", "C", cpjson.MT_JSON)
-        obj = self._decode(answer, call)
-        try:
-            root = cpjson.shipments_to_element(obj)
-            items, _ = cpxml.parse_shipments(etree.tostring(root))
-        except XmlDecodeError as exc:
-            raise _MalformedAnswer(f"get_shipments: {exc}", status=answer.status) from exc
-        return items
+    def parse_list(self, answer: Answer, call: Call) -> list[str | ShipmentInfo]:
+        with _decoding(answer, "get_shipments"):
+            return cpxml.shipments_from_element(cpjson.shipments_to_element(cpjson.decode(answer.body)))
 
     def parse_tracking(self, answer: Answer, call: Call) -> TrackingSummary:
-        obj = self._decode(answer, call)
-        if isinstance(obj, list):
-            obj = {"pinSummaries": obj}
-        elif isinstance(obj, dict) and "pin" in obj:
-            obj = {"pinSummaries": [obj]}
-        try:
-            root = cpjson.json_to_element(obj, "tracking-summary", cpxml.NS_TRACK)
-            summary, _ = cpxml.parse_tracking_summary(etree.tostring(root))
-        except XmlDecodeError as exc:
-            raise _MalformedAnswer(f"{call.op}: {exc}", status=answer.status, request_id=call.ref) from exc
-        assert summary is not None
-        return summary
+        with _decoding(answer, call.op, call.ref):
+            obj = cpjson.decode(answer.body)
+            if isinstance(obj, list):
+                obj = {"pinSummaries": obj}
+            elif isinstance(obj, dict) and "pin" in obj:
+                obj = {"pinSummaries": [obj]}
+            return cpxml.tracking_summary_from_element(cpjson.json_to_element(obj, "tracking-summary", cpxml.NS_TRACK))
+
+    # the token endpoint (OAuth 2 client credentials: TOKEN_FORM)
+    def token_credentials(self) -> tuple[dict[str, str], tuple[str, str] | None]:
+        """(headers, HTTP Basic auth or None) of the token call, as ``portal_auth`` says."""
+        config = self.config
+        headers = {"Accept": "application/json"}
+        if config.portal_auth in ("both", "headers"):
+            headers["X-IBM-Client-Id"] = config.login
+            headers["X-IBM-Client-Secret"] = config.password
+        auth = (config.login, config.password) if config.portal_auth in ("both", "basic") else None
+        return headers, auth
+
+    def token_refused(self, status: int, body: bytes, headers: Mapping[str, str]) -> CanadaPostError:
+        """The error of a token call answered with anything but 200."""
+        messages = cpjson.parse_messages(body)
+        text = body[:2048].decode("utf-8", "replace")
+        cls = exception_for(status, messages, text)
+        if not issubclass(cls, CanadaPostRetryableError):
+            # Any refusal of the token request (a wrong URL's 404 included) is about the Connection:
+            # no order can be at fault for it.
+            cls = CanadaPostAuthError
+        err = cls("token request refused", status=status, messages=messages, body=text,
+                  retry_after=parse_retry_after(headers.get("Retry-After")))
+        if cls is CanadaPostAuthError:
+            what = ("the client id / secret (login / password)" if status in (400, 401, 403)
+                    else "the host (base URL) or token_url")
+            err.connection_hint = (f"the token endpoint {self.config.token_url} answered HTTP {status}: "
+                                   f"check the Connection's {what}")
+        return err
+
+
+def parse_token(read_json: Callable[[], Any]) -> tuple[str, float]:
+    """(access token, seconds it lives) of a 200 token answer, whose JSON ``read_json`` reads."""
+    try:
+        obj = read_json()
+        return str(obj["access_token"]), float(obj.get("expires_in") or 3600)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _MalformedAnswer("token answer is not a token") from exc
 
 
 def artifact_complete(body: bytes, content_type: str) -> bool:
@@ -365,6 +433,15 @@ def artifact_complete(body: bytes, content_type: str) -> bool:
     if content_type == cpxml.MT_ZPL:
         return tail.upper().endswith(b"^XZ")
     return True
+
+
+def short_ref(value: str | ShipmentInfo) -> str:
+    """An id for logs: a shipment id, or the last path segments of a link (links carry no PII)."""
+    if isinstance(value, ShipmentInfo):
+        return value.shipment_id
+    if "://" in value:
+        return "/".join(urlsplit(value).path.rstrip("/").split("/")[-2:])
+    return value
 
 
 def shipment_ref(shipment: str | ShipmentInfo) -> str:

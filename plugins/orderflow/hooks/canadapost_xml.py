@@ -2,8 +2,10 @@
 
 Builders return the lxml element (the JSON codec reuses it) or bytes; parsers take the body bytes and
 return ``(result, messages)`` where ``messages`` are the carrier's :class:`CarrierMessage` list (empty
-on success). Nothing here does I/O. Element names and order follow the XSDs in
-``shared/reference/canadapost-xsd`` (shipment v8, ncshipment v4, manifest v8, track, messages).
+on success); each has a ``*_from_element`` twin that reads an element already parsed (or built from
+JSON by the portal codec) without serialising it again. Nothing here does I/O. Element names and
+order follow the XSDs in ``shared/reference/canadapost-xsd`` (shipment v8, ncshipment v4, manifest
+v8, track, messages).
 """
 
 from __future__ import annotations
@@ -450,18 +452,23 @@ def parse_shipments(body: bytes | str) -> tuple[list[str | ShipmentInfo], list[C
     asked with provideShipmentInfo), or ``<non-contract-shipments>`` of links. Items are hrefs or
     already-parsed :class:`ShipmentInfo`."""
     root = parse_xml(body)
-    messages = parse_messages_element(root)
     if _local(root) == "messages":
-        return [], messages
+        return [], parse_messages_element(root)
+    return shipments_from_element(root), []
+
+
+def shipments_from_element(root: etree._Element) -> list[str | ShipmentInfo]:
+    """The items of a ``<shipments>`` / ``<non-contract-shipments>`` element (see :func:`parse_shipments`)."""
     _expect_root(root, "shipments", "non-contract-shipments")
     items: list[str | ShipmentInfo] = []
     for child in root:
         name = _local(child)
-        if name == "link" and child.get("href"):
-            items.append(child.get("href"))
+        href = child.get("href")
+        if name == "link" and href:
+            items.append(href)
         elif name == "shipment-info":
             items.append(shipment_info_from_element(child))
-    return items, []
+    return items
 
 
 def parse_shipment_details(body: bytes | str) -> tuple[ShipmentDetails | None, list[CarrierMessage]]:
@@ -469,6 +476,10 @@ def parse_shipment_details(body: bytes | str) -> tuple[ShipmentDetails | None, l
     root = parse_xml(body)
     if _local(root) == "messages":
         return None, parse_messages_element(root)
+    return shipment_details_from_element(root), []
+
+
+def shipment_details_from_element(root: etree._Element) -> ShipmentDetails:
     _expect_root(root, "shipment-details", "non-contract-shipment-details")
     if _local(root) == "shipment-details":
         spec = _find(root, "shipment-detail", "delivery-spec")
@@ -483,15 +494,12 @@ def parse_shipment_details(body: bytes | str) -> tuple[ShipmentDetails | None, l
             customer_ref_2=_text(spec, "references", "customer-ref-2"),
             cost_centre=_text(spec, "references", "cost-centre"),
         )
-    return (
-        ShipmentDetails(
-            customer_request_id=_text(root, "customer-request-id"),
-            status=_text(root, "shipment-status"),
-            tracking_pin=_text(root, "tracking-pin"),
-            group_id=group_id,
-            references=refs,
-        ),
-        [],
+    return ShipmentDetails(
+        customer_request_id=_text(root, "customer-request-id"),
+        status=_text(root, "shipment-status"),
+        tracking_pin=_text(root, "tracking-pin"),
+        group_id=group_id,
+        references=refs,
     )
 
 
@@ -499,28 +507,40 @@ def parse_refund_info(body: bytes | str) -> tuple[RefundInfo | None, list[Carrie
     root = parse_xml(body)
     if _local(root) == "messages":
         return None, parse_messages_element(root)
+    return refund_info_from_element(root), []
+
+
+def refund_info_from_element(root: etree._Element) -> RefundInfo:
     _expect_root(root, "shipment-refund-request-info", "non-contract-shipment-refund-request-info")
     ticket = _text(root, "service-ticket-id")
     if not ticket:
         raise XmlDecodeError("refund answer without service-ticket-id")
-    return RefundInfo(service_ticket_id=ticket, service_ticket_date=_text(root, "service-ticket-date")), []
+    return RefundInfo(service_ticket_id=ticket, service_ticket_date=_text(root, "service-ticket-date"))
 
 
 def parse_manifests(body: bytes | str) -> tuple[TransmitResult | None, list[CarrierMessage]]:
     root = parse_xml(body)
     if _local(root) == "messages":
         return None, parse_messages_element(root)
+    return manifests_from_element(root), []
+
+
+def manifests_from_element(root: etree._Element) -> TransmitResult:
     _expect_root(root, "manifests")
     container = _find(root, "links")
     links = _kids(root, "link") + (_kids(container, "link") if container is not None else [])
-    hrefs = [link.get("href") for link in links if link.get("href")]
-    return TransmitResult(manifest_links=hrefs), []
+    hrefs = [href for href in (link.get("href") for link in links) if href]
+    return TransmitResult(manifest_links=hrefs)
 
 
 def parse_tracking_summary(body: bytes | str) -> tuple[TrackingSummary | None, list[CarrierMessage]]:
     root = parse_xml(body)
     if _local(root) == "messages":
         return None, parse_messages_element(root)
+    return tracking_summary_from_element(root), []
+
+
+def tracking_summary_from_element(root: etree._Element) -> TrackingSummary:
     _expect_root(root, "tracking-summary")
     pins = _kids(root, "pin-summary")
     if not pins:
@@ -529,20 +549,17 @@ def parse_tracking_summary(body: bytes | str) -> tuple[TrackingSummary | None, l
     pin = _text(p, "pin")
     if not pin:
         raise XmlDecodeError("pin-summary without pin")
-    return (
-        TrackingSummary(
-            pin=pin,
-            event_type=_text(p, "event-type"),
-            event_description=_text(p, "event-description"),
-            event_date_time=_text(p, "event-date-time"),
-            event_location=_text(p, "event-location"),
-            mailed_on_date=_text(p, "mailed-on-date"),
-            expected_delivery_date=_text(p, "expected-delivery-date"),
-            actual_delivery_date=_text(p, "actual-delivery-date"),
-            service_name=_text(p, "service-name"),
-            destination_postal_id=_text(p, "destination-postal-id"),
-            customer_ref_1=_text(p, "customer-ref-1"),
-            customer_ref_2=_text(p, "customer-ref-2"),
-        ),
-        [],
+    return TrackingSummary(
+        pin=pin,
+        event_type=_text(p, "event-type"),
+        event_description=_text(p, "event-description"),
+        event_date_time=_text(p, "event-date-time"),
+        event_location=_text(p, "event-location"),
+        mailed_on_date=_text(p, "mailed-on-date"),
+        expected_delivery_date=_text(p, "expected-delivery-date"),
+        actual_delivery_date=_text(p, "actual-delivery-date"),
+        service_name=_text(p, "service-name"),
+        destination_postal_id=_text(p, "destination-postal-id"),
+        customer_ref_1=_text(p, "customer-ref-1"),
+        customer_ref_2=_text(p, "customer-ref-2"),
     )
