@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orderflow import lifecycle
+from orderflow.hooks.mirakl_records import order_from_payload
 from orderflow.store import OrderStore
 
 
@@ -53,7 +54,7 @@ def seed_order(
     shipment: lifecycle.ShipmentStatus | None = None,
     packed: bool = False,
 ) -> None:
-    store.upsert_orders([payload(order_id)])
+    store.upsert_orders([order_from_payload(payload(order_id))])
     for step in path_to(status):
         store.record_transition(order_id, step, detail={"reason": "seeded", "step": "seed"},
                                 run_id="seed", actor="seed")

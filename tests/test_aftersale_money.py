@@ -19,6 +19,7 @@ import pytest
 from orderflow import aftersale
 from orderflow.hooks._http import RetryPolicy
 from orderflow.hooks.mirakl import MiraklHook
+from orderflow.hooks.mirakl_records import order_from_payload
 from orderflow.store import OpenIntentExists, OrderStore
 from sandbox.testing import running_sandbox
 
@@ -57,7 +58,7 @@ def _order(sb, hook, store, *, ship: bool = True, lines=None) -> dict:
         hook.set_tracking(order_id, "CPCL", "7023210039414604")
         hook.mark_shipped(order_id)
     order = hook.get_order(order_id)
-    store.upsert_orders([order])
+    store.upsert_orders([order_from_payload(order)])
     return order
 
 

@@ -11,6 +11,7 @@ from orderflow import returns_flow
 from orderflow.hooks._http import RetryPolicy
 from orderflow.hooks.mirakl import MiraklHook
 from orderflow.hooks.mirakl_aftersale import LineCompliance
+from orderflow.hooks.mirakl_records import order_from_payload
 from orderflow.store import OrderStore
 from sandbox.testing import running_sandbox
 
@@ -46,7 +47,7 @@ def _shipped(sb, hook, store, method: str = "RETURN_METHOD_BY_MAIL") -> tuple[st
     sb.advance(1)
     hook.set_tracking(order_id, "CPCL", "7023210039414604")
     hook.mark_shipped(order_id)
-    store.upsert_orders([hook.get_order(order_id)])
+    store.upsert_orders([order_from_payload(hook.get_order(order_id))])
     for status in ("accepted", "label_created", "shipped"):
         store.record_transition(order_id, status, actor="test")
     ret = requests.post(f"{sb.mirakl_url}/__admin/return", json={"order_id": order_id, "method": method},

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from orderflow import lifecycle
 from orderflow.aftersale import CANCEL
 from orderflow.hooks.mirakl_aftersale import line_balance
+from orderflow.hooks.mirakl_records import order_from_payload
 
 if TYPE_CHECKING:
     from orderflow.hooks.mirakl import MiraklHook
@@ -49,7 +50,7 @@ def apply(store: OrderStore, hook: MiraklHook, intent: Mapping[str, Any], *, act
     order = hook.get_order(intent["order_id"])
     if order is None:
         return None
-    store.upsert_orders([order])
+    store.upsert_orders([order_from_payload(order)])
     target = target_status(order, intent["kind"])
     current = store.current_status(intent["order_id"])
     if target is None or current == target or not lifecycle.is_allowed(current, target):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from orderflow import aftersale, aftersale_flows, aftersale_status, lifecycle
 from orderflow.hooks.mirakl_aftersale import LineCompliance, ReturnsUpdate, line_balance
+from orderflow.hooks.mirakl_records import order_from_payload
 from orderflow.timestamps import require_timestamp
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def mark_order_returned(store: OrderStore, hook: MiraklHook, order_id: str, *, w
         # Best Buy refunded the customer itself: record what its OR11 lines say (never refund again).
         order = hook.get_order(order_id)
         if order is not None:
-            store.upsert_orders([order])
+            store.upsert_orders([order_from_payload(order)])
             target = aftersale_status.target_status(order, aftersale.REFUND)
             now_status = store.current_status(order_id)
             refunded = any(ln.get("refunds") for ln in order.get("order_lines") or [])

@@ -205,10 +205,13 @@ def test_malformed_m10_body_fails_only_that_thread(sb: SandboxHandle) -> None:
 def test_every_conversation_needing_a_reply_gets_exactly_one(sb: SandboxHandle) -> None:
     # An order in our DB makes the placeholders order-aware (expected ship date).
     from orderflow.hooks.mirakl import MiraklHook
+    from orderflow.hooks.mirakl_records import order_from_payload
 
     made = new_messages(sb, ["delivery", "return", "hostile", "non_latin", "long"])
     first_order = sandbox_thread(sb, made[0][0])["entities"][0]["id"]
-    OrderStore(sb.db_url).upsert_orders(MiraklHook().list_orders(order_ids=[first_order]))  # type: ignore[attr-defined]
+    OrderStore(sb.db_url).upsert_orders(  # type: ignore[attr-defined]
+        [order_from_payload(p) for p in MiraklHook().list_orders(order_ids=[first_order])]
+    )
 
     sync()
     needing = {t for t, v in sb.state("mirakl")["threads"].items() if v["shop_reply_needed_since"]}

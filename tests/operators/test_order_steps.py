@@ -454,6 +454,40 @@ def test_ingest_with_a_broken_or11_answer_retries_and_keeps_the_watermark(env: E
     assert set(env.statuses().values()) == {"pending_acceptance"}
 
 
+def test_ingest_reports_a_malformed_order_stores_the_rest_and_holds_the_watermark(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A malformed OR11 order (issue 17: parsed once by ingest, never by the store) is named in the
+    task's failure and not stored; the well-formed ones are stored with their first status, and the
+    watermark stops at the malformed one so that the next sweep reads it again."""
+    import json
+    from datetime import UTC, datetime
+
+    from tests.hooks import _mirakl_fixtures as fx
+    from tests.hooks.conftest import Reply, ScriptedServer
+
+    good = fx.order("200-A", lines=1)
+    good["last_updated_date"] = "2026-11-20T10:05:00Z"
+    good["order_lines"][0]["quantity"] = 1
+    bad = fx.order("201-A", lines=1)
+    bad["last_updated_date"] = "2026-11-20T10:00:00Z"
+    bad["order_lines"][0]["quantity"] = 0
+    server = ScriptedServer()
+    try:
+        monkeypatch.setenv("AIRFLOW_CONN_MIRAKL_DEFAULT", json.dumps({
+            "conn_type": "mirakl", "host": server.url, "password": fx.API_KEY,
+            "extra": {"rate_limits": {"OR11_poll": 0}},
+        }))
+        server.reply(Reply(200, fx.orders_page([good, bad])))
+        with pytest.raises(AirflowFailException, match=r"1 malformed order\(s\)[\s\S]*201-A: .*malformed order line"):
+            run(IngestOrdersOperator, run_id="manual__m", task_id="ingest.fetch_orders")
+    finally:
+        server.close()
+    assert env.statuses() == {"200-A": "pending_acceptance"}
+    assert env.store.get_order("201-A") is None
+    assert env.store.get_watermark(WATERMARK) == datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
 def test_a_cut_label_download_is_fetched_again_before_storing(env: Env) -> None:
     (order_id,) = env.sb.generate_orders(1)
     ingest_and_accept(env)

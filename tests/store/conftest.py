@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from orderflow.hooks.mirakl_records import order_from_payload
 from orderflow.store import OrderStore
 
 _ids = itertools.count(1)
@@ -47,7 +48,7 @@ def store(fresh_db):
 def new_order(store):
     def _make(status: str | None = "pending_acceptance", **kwargs) -> str:
         payload = make_payload(**kwargs)
-        store.upsert_orders([payload])
+        store.upsert_orders([order_from_payload(payload)])
         if status is not None:
             store.record_transition(payload["order_id"], status)
         return payload["order_id"]

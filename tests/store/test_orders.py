@@ -2,19 +2,20 @@ from __future__ import annotations
 
 import pytest
 
+from orderflow.hooks.mirakl_records import order_from_payload
 from tests.store.conftest import make_payload
 
 
 def test_upsert_is_idempotent_and_keeps_a_known_address(store):
     payload = make_payload()
-    first = store.upsert_orders([payload])
+    first = store.upsert_orders([order_from_payload(payload)])
     assert first[0].inserted is True
     payload["customer"]["shipping_address"] = {"city": "Ottawa", "zip_code": "K1A0B1", "state": "ON"}
     payload["order_state"] = "SHIPPING"
-    second = store.upsert_orders([payload])
+    second = store.upsert_orders([order_from_payload(payload)])
     assert second[0].inserted is False
     payload["customer"]["shipping_address"] = None  # Best Buy may hide it again later
-    store.upsert_orders([payload])
+    store.upsert_orders([order_from_payload(payload)])
     order = store.get_order(payload["order_id"])
     assert order["shipping_city"] == "Ottawa"
     assert order["mirakl_state"] == "SHIPPING"
@@ -35,7 +36,15 @@ def test_malformed_payload_is_refused_and_nothing_is_written(store, breakage):
     bad = make_payload()
     breakage(bad)
     with pytest.raises(ValueError, match="Mirakl order"):
-        store.upsert_orders([good, bad])
+        store.upsert_orders([order_from_payload(p) for p in (good, bad)])
+    assert store.get_order(good["order_id"]) is None
+
+
+def test_a_raw_payload_is_refused_and_nothing_is_written(store):
+    # The store saves typed records only; parsing is order_from_payload's (issue 17).
+    good = make_payload()
+    with pytest.raises(TypeError, match="order_from_payload"):
+        store.upsert_orders([order_from_payload(good), make_payload()])
     assert store.get_order(good["order_id"]) is None
 
 
@@ -103,5 +112,5 @@ def test_an_order_date_without_a_time_zone_is_refused(store, field):
     bad = make_payload()
     bad[field] = "2026-11-20T12:00:00"
     with pytest.raises(ValueError, match="has no time zone"):
-        store.upsert_orders([good, bad])
+        store.upsert_orders([order_from_payload(p) for p in (good, bad)])
     assert store.get_order(good["order_id"]) is None

@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from orderflow import lifecycle, status
+from orderflow.hooks.mirakl_records import order_from_payload
 from orderflow.store import OrderStore, TransitionRefused
 from tests.store.conftest import make_payload
 
@@ -29,7 +30,7 @@ def test_stateful_machine(order_db_url):
         @initialize()
         def new_order(self):
             payload = make_payload()
-            store.upsert_orders([payload])
+            store.upsert_orders([order_from_payload(payload)])
             self.order_id = payload["order_id"]
             self.model: str | None = None
             self.rows = 0

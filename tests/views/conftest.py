@@ -147,6 +147,7 @@ def _minimal_pdf(text: str) -> bytes:
 @pytest.fixture
 def make_order(views_store) -> Callable[..., str]:
     """Insert an order with `lines` [(sku, qty)] and walk it to `status` (label + PDF if bought)."""
+    from orderflow.hooks.mirakl_records import order_from_payload
     from orderflow.views.common import settings
 
     def make(
@@ -187,7 +188,7 @@ def make_order(views_store) -> Callable[..., str]:
             "price": 10,
             "total_price": 10,
         }
-        views_store.upsert_orders([payload])
+        views_store.upsert_orders([order_from_payload(payload)])
         views_store.record_transition(order_id, "accepted", actor="test")
         if status in ("label_created", "packed"):
             request_id = f"{order_id}-1"
@@ -284,13 +285,13 @@ def sync_sandbox_thread(store: Any, sandbox: Any, thread_id: str) -> int:
     """Bring one sandbox thread (and its order) into the order DB the way the messaging sync does:
     M10 through the real hook, the messaging store's own parser and upsert."""
     from orderflow.hooks.mirakl import MiraklHook
-    from orderflow.hooks.mirakl_records import thread_from_payload
+    from orderflow.hooks.mirakl_records import order_from_payload, thread_from_payload
 
     hook = MiraklHook()
     try:
         record = thread_from_payload(hook.get_thread(thread_id))
         if record.order_id and store.get_order(record.order_id) is None:
-            store.upsert_orders(hook.list_orders(order_ids=[record.order_id]))
+            store.upsert_orders([order_from_payload(p) for p in hook.list_orders(order_ids=[record.order_id])])
             store.record_transition(record.order_id, "accepted", actor="test")
     finally:
         hook.close()

@@ -39,6 +39,7 @@ def test_the_4_day_clock():
 
 def test_an_open_incident_is_listed_first_and_resolved_once(client_for, mirakl_env, views_store, make_conversation):
     from orderflow.hooks.mirakl import MiraklHook
+    from orderflow.hooks.mirakl_records import order_from_payload
 
     sandbox = mirakl_env
     (order_id,) = sandbox.generate_orders(1)
@@ -53,7 +54,8 @@ def test_an_open_incident_is_listed_first_and_resolved_once(client_for, mirakl_e
         requests.post(f"{sandbox.mirakl_url}/__admin/incident",
                       json={"order_id": order_id, "order_line_id": line_id, "reason": "ITEM_NOT_RECEIVED"},
                       timeout=5).raise_for_status()
-        views_store.upsert_orders([hook.get_order(order_id)])  # what ingest does with the updated order
+        # what ingest does with the updated order
+        views_store.upsert_orders([order_from_payload(hook.get_order(order_id))])
     finally:
         hook.close()
     views_store.record_transition(order_id, "accepted", actor="test")

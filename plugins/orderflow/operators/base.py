@@ -231,17 +231,19 @@ class MiraklOrderStepOperator(OrderStepOperator):
             return {}
         payloads = hook.list_orders(order_ids=ids)
         self.result.count_call("OR11", -(-len(ids) // 100))
-        usable = []
+        records = []
+        usable: dict[str, dict[str, Any]] = {}
         for payload in payloads:
             try:
-                order_from_payload(payload)
+                record = order_from_payload(payload)
             except ValueError as exc:
                 self.log.error("OR11 returned a malformed order, not stored: %s", exc)
                 continue
-            usable.append(payload)
-        if usable:
-            self.store.upsert_orders(usable)
-        return {p["order_id"]: p for p in usable}
+            records.append(record)
+            usable[record.order_id] = payload
+        if records:
+            self.store.upsert_orders(records)
+        return usable
 
     def read_batch(self, hook: MiraklHook, order_ids: Sequence[str]) -> dict[str, dict[str, Any]] | None:
         """:meth:`refresh_from_mirakl`, or None (and every one of the orders transient) when Best Buy

@@ -37,6 +37,8 @@ from orderflow.timestamps import parse_timestamp
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from orderflow.hooks.mirakl_records import OrderRecord
+
 WATERMARK = "mirakl_orders_or11"
 # Keyed by Best Buy's state as OR11 spells it (a MiraklState is that string).
 ENDED_AT_BEST_BUY: dict[str, lifecycle.OrderStatus] = {s.value: status for s, status in lifecycle.MIRAKL_ENDED.items()}
@@ -68,18 +70,20 @@ class IngestOrdersOperator(MiraklOrderStepOperator):
         self.result.count_call("OR11_sweep")
 
         good: list[dict[str, Any]] = []
+        records: list[OrderRecord] = []
         malformed: dict[str, dict[str, Any]] = {}
         for payload in payloads:
             try:
-                order_from_payload(payload)
+                record = order_from_payload(payload)
             except (ValueError, TypeError, KeyError) as exc:
                 oid = str(payload.get("order_id") or f"<no id #{len(malformed) + 1}>")
                 malformed[oid] = {"reason": str(exc), "last_updated_date": payload.get("last_updated_date")}
                 continue
             good.append(payload)
+            records.append(record)
 
         upserted = []
-        for batch in chunked(good, max(1, self.settings.batch_size)):
+        for batch in chunked(records, max(1, self.settings.batch_size)):
             upserted.extend(self.store.upsert_orders(batch))
         by_id = {p["order_id"]: p for p in good}
         claimed = self.store.claimed_by_others([u.order_id for u in upserted], owner=self.claim_owner)

@@ -11,7 +11,7 @@ import psycopg2
 from psycopg2.extras import RealDictCursor
 
 from orderflow import lifecycle
-from orderflow.hooks.mirakl_records import OrderLineRecord, OrderRecord, order_from_payload
+from orderflow.hooks.mirakl_records import OrderLineRecord, OrderRecord
 from orderflow.store.base import Row, StoreBase, jsonb
 
 # Best Buy asks sellers to accept or refuse every new order within 24 hours.
@@ -93,19 +93,23 @@ def _line_row(line: OrderLineRecord) -> tuple[Any, ...]:
 
 class OrdersMixin(StoreBase):
     # -- orders ---------------------------------------------------------------------------
-    def upsert_orders(self, orders: Sequence[OrderRecord | Mapping[str, Any]]) -> list[UpsertedOrder]:
+    def upsert_orders(self, orders: Sequence[OrderRecord]) -> list[UpsertedOrder]:
         """Insert or refresh orders and their lines, in one transaction.
 
-        Takes parsed records, or Mirakl OR11 payloads (parsed here by
-        ``orderflow.hooks.mirakl_records.order_from_payload``): a malformed payload raises
-        ``MalformedOrder`` (a ValueError) and nothing is written; callers that want to keep going
-        parse first.
+        Takes ``OrderRecord``s only: callers parse Best Buy's OR11 payloads once with
+        ``orderflow.hooks.mirakl_records.order_from_payload`` (which refuses a malformed one with
+        ``MalformedOrder``, before anything reaches the store) and decide what a refusal means.
         """
         if not orders:
             return []
-        records = [o if isinstance(o, OrderRecord) else order_from_payload(o) for o in orders]
-        order_rows = [_order_row(r) for r in records]
-        line_rows = [_line_row(line) for r in records for line in r.lines]
+        for order in orders:
+            if not isinstance(order, OrderRecord):
+                raise TypeError(
+                    f"upsert_orders takes OrderRecords, not {type(order).__name__}: parse OR11 payloads "
+                    "with orderflow.hooks.mirakl_records.order_from_payload first"
+                )
+        order_rows = [_order_row(r) for r in orders]
+        line_rows = [_line_row(line) for r in orders for line in r.lines]
         with self.transaction() as cur:
             result = self.execute_values(cur, "upsert_orders", order_rows, fetch=True)
             if line_rows:

@@ -21,6 +21,7 @@ from jinja2 import pass_context
 
 from orderflow import aftersale, aftersale_flows, lifecycle
 from orderflow.hooks.mirakl_aftersale import money, taxes_for
+from orderflow.hooks.mirakl_records import order_from_payload
 from orderflow.store import OpenIntentExists, OrderStore
 from orderflow.timestamps import parse_timestamp
 from orderflow.views.common import _env, base_path, get_store, render
@@ -274,7 +275,7 @@ async def incident_resolve(
     finally:
         hook.close()
     if order is not None:
-        store.upsert_orders([order])  # our copy of the line state (the inbox panel reads it)
+        store.upsert_orders([order_from_payload(order)])  # our copy of the line state (the inbox panel reads it)
     line: dict[str, Any] = next(
         (ln for ln in (order or {}).get("order_lines") or [] if ln["order_line_id"] == line_id), {})
     if line.get("order_line_state") == "INCIDENT_OPEN":
