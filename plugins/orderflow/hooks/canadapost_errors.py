@@ -66,7 +66,7 @@ class CanadaPostError(Exception):
         self.retry_after = retry_after
         # Set when the error is about the Connection (unreachable host, wrong base URL, refused
         # credentials), not about the shipment: what to fix, safe for a task log. The steps then stop and
-        # move no order (orderflow.operators.base.connection_failure).
+        # move no order (orderflow.operators.errors.connection_failure).
         self.connection_hint: str | None = None
         super().__init__(self._render())
 
