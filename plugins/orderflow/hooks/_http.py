@@ -195,9 +195,7 @@ def parse_retry_after(value: str | None) -> float | None:
         return max(seconds, 0.0)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
+    except (TypeError, ValueError, IndexError):  # Python 3.10+ raises instead of returning None
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
@@ -276,7 +274,8 @@ def backoff(policy: RetryPolicy, attempt: int, retry_after: float | None = None)
     workers spread apart), capped at ``max_wait``; never below the server's ``retry_after``, which
     must be honoured even above ``max_wait`` (a retry loop gives up instead when honouring it would
     overrun its total budget)."""
-    ceiling = min(policy.max_wait, policy.initial_wait * (2 ** (attempt - 1)))
+    factor: float = 2 ** (attempt - 1)  # int ** int is typed Any (a negative power is a float)
+    ceiling = min(policy.max_wait, policy.initial_wait * factor)
     wait = ceiling / 2 + random.uniform(0, ceiling / 2)
     return max(wait, retry_after or 0.0)
 

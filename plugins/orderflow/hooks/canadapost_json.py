@@ -48,7 +48,7 @@ from typing import Any
 from lxml import etree
 
 from orderflow.hooks.canadapost_model import CarrierMessage
-from orderflow.hooks.canadapost_xml import NS_SHIPMENT, XmlDecodeError
+from orderflow.hooks.canadapost_xml import NS_SHIPMENT, XmlDecodeError, default_namespace
 
 # container (XML) → its repeated child (XML)
 CONTAINERS: dict[str, str] = {
@@ -127,8 +127,9 @@ def element_to_json(el: etree._Element) -> dict[str, Any]:
     """The content of ``el`` as a JSON object (``el`` itself is not a key)."""
     out: dict[str, Any] = {}
     for child in el:
-        if not isinstance(child.tag, str):
-            continue  # comments
+        tag: object = child.tag  # a function for comments and processing instructions (typed str by the stubs)
+        if not isinstance(tag, str):
+            continue
         name = _local(child)
         if name in CONTAINERS:
             item = CONTAINERS[name]
@@ -199,7 +200,7 @@ def json_to_element(obj: Any, root: str, ns: str = NS_SHIPMENT) -> etree._Elemen
     wrapped = obj.get(camel(root))
     if len(obj) == 1 and isinstance(wrapped, dict):
         obj = wrapped
-    el = etree.Element(f"{{{ns}}}{root}", nsmap={None: ns})
+    el = etree.Element(f"{{{ns}}}{root}", nsmap=default_namespace(ns))
     for key, value in obj.items():
         _add(el, PLURALS.get(key) or kebab(key), value, ns)
     return el
@@ -237,7 +238,7 @@ def shipments_to_element(obj: Any) -> etree._Element:
                 items.append(value)
     else:
         raise JsonDecodeError("Get Shipments answer is neither a list nor an object")
-    root = etree.Element(f"{{{NS_SHIPMENT}}}shipments", nsmap={None: NS_SHIPMENT})
+    root = etree.Element(f"{{{NS_SHIPMENT}}}shipments", nsmap=default_namespace(NS_SHIPMENT))
     for item in items:
         if not isinstance(item, dict):
             raise JsonDecodeError("Get Shipments item is not an object")

@@ -10,9 +10,11 @@ v8, track, messages).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import cast
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -49,6 +51,12 @@ EASTERN = ZoneInfo("America/Toronto")
 
 # No DTDs, no entities, no network: answers come from the network and must not reach our files.
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+
+def default_namespace(ns: str) -> Mapping[str, str]:
+    """``{None: ns}``, the ``nsmap`` that makes ``ns`` the default namespace. lxml documents the None
+    key; lxml-stubs types nsmap keys as str only, hence the cast."""
+    return cast("Mapping[str, str]", {None: ns})
 
 
 class XmlDecodeError(ValueError):
@@ -229,7 +237,7 @@ def _notification(spec: etree._Element, email: str | None) -> None:
 
 def build_contract_shipment(request: ShipmentRequest, s: ShipperSettings) -> etree._Element:
     """``<shipment>`` (shipment v8) for ``POST /rs/{mailed-by}/{mobo}/shipment``."""
-    root = etree.Element(f"{{{NS_SHIPMENT}}}shipment", nsmap={None: NS_SHIPMENT})
+    root = etree.Element(f"{{{NS_SHIPMENT}}}shipment", nsmap=default_namespace(NS_SHIPMENT))
     _sub(root, "customer-request-id", request.customer_request_id)
     group_id = request.group_id or s.default_group_id
     if group_id:
@@ -266,7 +274,7 @@ def build_nc_shipment(request: ShipmentRequest, s: ShipperSettings) -> etree._El
     No group, no manifest, no print preferences (the label format comes from the Canada Post profile),
     and the sender address has no country code (domestic only).
     """
-    root = etree.Element(f"{{{NS_NCSHIPMENT}}}non-contract-shipment", nsmap={None: NS_NCSHIPMENT})
+    root = etree.Element(f"{{{NS_NCSHIPMENT}}}non-contract-shipment", nsmap=default_namespace(NS_NCSHIPMENT))
     _sub(root, "requested-shipping-point", normalise_postal_code(s.origin_postal_code))
     spec = _sub(root, "delivery-spec")
     _sub(spec, "service-code", request.service_code or s.service_code)
@@ -288,10 +296,10 @@ def build_shipment(request: ShipmentRequest, s: ShipperSettings) -> etree._Eleme
 
 def build_refund_request(email: str, *, contract: bool) -> etree._Element:
     if contract:
-        root = etree.Element(f"{{{NS_SHIPMENT}}}shipment-refund-request", nsmap={None: NS_SHIPMENT})
+        root = etree.Element(f"{{{NS_SHIPMENT}}}shipment-refund-request", nsmap=default_namespace(NS_SHIPMENT))
     else:
         root = etree.Element(
-            f"{{{NS_NCSHIPMENT}}}non-contract-shipment-refund-request", nsmap={None: NS_NCSHIPMENT}
+            f"{{{NS_NCSHIPMENT}}}non-contract-shipment-refund-request", nsmap=default_namespace(NS_NCSHIPMENT)
         )
     _sub(root, "email", email)
     return root
@@ -302,7 +310,7 @@ def build_transmit_set(group_ids: list[str], s: ShipperSettings) -> etree._Eleme
     detailed manifest, billed to the account, with the sender as manifest address."""
     if not group_ids:
         raise ValueError("transmit needs at least one group id")
-    root = etree.Element(f"{{{NS_MANIFEST}}}transmit-set", nsmap={None: NS_MANIFEST})
+    root = etree.Element(f"{{{NS_MANIFEST}}}transmit-set", nsmap=default_namespace(NS_MANIFEST))
     groups = _sub(root, "group-ids")
     for gid in group_ids:
         _sub(groups, "group-id", gid)
