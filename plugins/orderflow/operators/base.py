@@ -184,7 +184,7 @@ class OrderStepOperator(StepOperator):
         order_id: str,
         to_status: str,
         *,
-        expected_from: str | Sequence[str],
+        expected_from: str | Sequence[str | None],
         **detail: Any,
     ) -> bool:
         """Record one outcome (and release the order's claim). False when the order moved meanwhile."""

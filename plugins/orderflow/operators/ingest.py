@@ -99,10 +99,8 @@ class IngestOrdersOperator(MiraklOrderStepOperator):
                 if first == lifecycle.S.ACCEPTED or not lifecycle.is_documented(u.mirakl_state):
                     outside += 1
                 self.transition(
-                    # (None,): only an order with no status yet. The store checks exactly that, but types
-                    # record_transition's expected_from as Sequence[str] (store/orders.py, the store split's):
-                    # it stays until that says Sequence[str | None].
-                    u.order_id, first, expected_from=(None,),  # type: ignore[arg-type]
+                    # (None,): only an order with no status yet.
+                    u.order_id, first, expected_from=(None,),
                     reason=reason, mirakl_state=u.mirakl_state,
                 )
                 continue

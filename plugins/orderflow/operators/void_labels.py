@@ -142,10 +142,9 @@ class VoidCanceledLabelsOperator(OrderStepOperator):
         if len(found) > 1:
             self.log.error("%s: %d shipments at Canada Post: %s", crid, len(found), [f.shipment_id for f in found])
         info = found[0]
-        # A shipment found for an intent is adopted (to be voided) as Canada Post has it, PIN or not: the
-        # column is nullable, but store/shipments.py (the store split's) types tracking_pin as str.
+        # A shipment found for an intent is adopted (to be voided) as Canada Post has it, PIN or not.
         self.store.mark_shipment_created(
-            crid, shipment_id=info.shipment_id, tracking_pin=info.tracking_pin,  # type: ignore[arg-type]
+            crid, shipment_id=info.shipment_id, tracking_pin=info.tracking_pin,
             links=info.links,
             price=info.price, group_id=info.group_id,
         )

@@ -21,7 +21,7 @@ ACCEPTANCE_WINDOW = timedelta(hours=24)
 class StaleStatus(RuntimeError):
     """The order is no longer in the status the caller worked from; nothing was written."""
 
-    def __init__(self, order_id: str, expected: str | Sequence[str], actual: str | None) -> None:
+    def __init__(self, order_id: str, expected: str | Sequence[str | None], actual: str | None) -> None:
         self.order_id = order_id
         self.expected = expected
         self.actual = actual
@@ -41,7 +41,8 @@ class Transition:
     order_id: str
     to_status: str
     detail: Mapping[str, Any] = field(default_factory=dict)
-    expected_from: str | tuple[str, ...] | None = None
+    # None inside the tuple: an order with no status yet (ingest's first row).
+    expected_from: str | tuple[str | None, ...] | None = None
 
 
 def _order_row(order: OrderRecord) -> tuple[Any, ...]:
@@ -173,7 +174,7 @@ class OrdersMixin(StoreBase):
         detail: Mapping[str, Any] | None = None,
         run_id: str | None = None,
         actor: str | None = None,
-        expected_from: str | Sequence[str] | None = None,
+        expected_from: str | Sequence[str | None] | None = None,
         release_owner: str | None = None,
     ) -> Row:
         """Append one history row after checking the status machine; returns the new row."""
@@ -253,7 +254,7 @@ class OrdersMixin(StoreBase):
                                                      "detail": jsonb(dict(detail))})
 
 
-def _tuple(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
+def _tuple(value: str | Sequence[str | None] | None) -> tuple[str | None, ...] | None:
     if value is None:
         return None
     if isinstance(value, str):

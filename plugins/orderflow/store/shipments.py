@@ -64,7 +64,7 @@ class ShipmentsMixin(StoreBase):
         customer_request_id: str,
         *,
         shipment_id: str,
-        tracking_pin: str,
+        tracking_pin: str | None,  # None: a shipment found at Canada Post without a PIN (adopted to be voided)
         links: Mapping[str, Any],
         price: Decimal | float | None,
         group_id: str | None = None,
