@@ -4,41 +4,32 @@ The rest lives in pure modules beside this one: the Connection's settings in
 :mod:`~orderflow.hooks.canadapost_settings`, the calls and answer parsers of both transports in
 :mod:`~orderflow.hooks.canadapost_wire` (documents by :mod:`~orderflow.hooks.canadapost_xml` and
 :mod:`~orderflow.hooks.canadapost_json`), the model in :mod:`~orderflow.hooks.canadapost_model`, the
-exceptions in :mod:`~orderflow.hooks.canadapost_errors` (the public names are re-exported here).
-Here: the session, the limiter, the retry policy, portal tokens, and the operations.
+exceptions in :mod:`~orderflow.hooks.canadapost_errors` (the public names are re-exported here); the
+sending (session, limiter, retries, portal tokens) in its base, :mod:`~orderflow.hooks.canadapost_transport`,
+and the look-ups in :mod:`~orderflow.hooks.canadapost_lookup`. Here: the operations and their money rules.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import requests
-from airflow.sdk import BaseHook
-from airflow.sdk.log import mask_secret
 
 from orderflow.hooks import canadapost_nc_lookup as nclookup
 from orderflow.hooks import canadapost_xml as cpxml
 from orderflow.hooks._http import (
-    RateLimiter,
     RetryPolicy,
     backoff,
-    build_session,
-    never_connected,
-    retrying,
-    same_origin,
 )
 from orderflow.hooks.canadapost_errors import (
     CanadaPostAuthError,
     CanadaPostError,
     CanadaPostFieldMappingError,
-    CanadaPostForeignLinkError,
     CanadaPostNotFoundError,
     CanadaPostPermanentError,
     CanadaPostRetryableError,
@@ -48,9 +39,7 @@ from orderflow.hooks.canadapost_errors import (
     RefundRequired,
     ShipmentOutcomeUnknown,
     VoidNotFound,
-    _NotSent,
     create_not_processed,
-    is_retryable,
 )
 from orderflow.hooks.canadapost_lookup import NC_WINDOW_FUTURE, ShipmentLookup
 from orderflow.hooks.canadapost_model import (
@@ -67,18 +56,13 @@ from orderflow.hooks.canadapost_model import (
     TrackingSummary,
     TransmitResult,
 )
-from orderflow.hooks.canadapost_settings import CREATE_LIMIT_KEY, CanadaPostSettings
+from orderflow.hooks.canadapost_settings import CanadaPostSettings
+from orderflow.hooks.canadapost_transport import CanadaPostTransport, as_answer
 from orderflow.hooks.canadapost_wire import (
     NO_TRACKING_YET_CODES,
-    TOKEN_FORM,
     VOIDED_STATUSES,
-    Answer,
-    Call,
-    PortalWire,
     Wire,
-    parse_token,
     shipment_ref,
-    wire_for,
 )
 from orderflow.hooks.connection_forms import CANADAPOST_CONNECTION_TYPE, legacy_field_behaviour
 
@@ -115,14 +99,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_CREATE_OPS = frozenset({"create_shipment"})
-
-
-class _Token(NamedTuple):
-    value: str
-    expires_at: float  # on the hook's clock
-
-
 # Not built on airflow.providers.http's HttpHook (in the lock): with a Canada Post Connection it changes
 # behaviour (checked with HttpHook 6.3.0). Its get_conn sends every Connection extra as a request header
 # (customer number, the sender's address and phone; the rate_limits object fails every request with
@@ -131,8 +107,9 @@ class _Token(NamedTuple):
 # get_conn builds a new session with a 10-connection pool (ours: one session for the step's 16 threads,
 # 64 connections, no urllib3 retries). Overriding all that would keep nothing of it but its import
 # (aiohttp and the async hook: 0.3 to 1 s more per task process, measured here). What it would give is
-# here already: Basic auth for the XML gateway, the Connection read once, test_connection.
-class CanadaPostHook(BaseHook):
+# here already (CanadaPostTransport: Basic auth for the XML gateway, the Connection read once; and
+# test_connection below), beside what it lacks: the money-safe retry policy, the shared limiter, tokens.
+class CanadaPostHook(CanadaPostTransport):
     """Canada Post shipping: labels (contract v8 or non-contract v4), void, refund, manifest, tracking.
 
     Two transports behind one API, chosen by the Connection (``xml`` gateway or ``portal``: see
@@ -150,17 +127,12 @@ class CanadaPostHook(BaseHook):
     ``create_recheck_seconds`` before a look-up that may allow a new POST). Reads retry freely
     (429/5xx/connection errors, ``Retry-After`` honoured, jittered backoff, "Rejected by SLM Monitor"
     waits ``throttle_wait`` >= 60 s). A void is never reported done on anything but 204.
-
     """
 
     conn_name_attr = "canadapost_conn_id"
     default_conn_name = "canadapost_default"
     conn_type = "canadapost"
     hook_name = "Canada Post"
-
-    # Portal tokens of the process (see _token_key): one token serves every hook of those credentials.
-    _tokens: ClassVar[dict[tuple[str, str, str], _Token]] = {}
-    _tokens_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(
         self,
@@ -202,32 +174,6 @@ class CanadaPostHook(BaseHook):
         """Form behaviour in the legacy hook format; the provider's form is
         :data:`orderflow.hooks.connection_forms.CANADAPOST_CONNECTION_TYPE`."""
         return legacy_field_behaviour(CANADAPOST_CONNECTION_TYPE)
-
-    # -- connection → configuration (first use only) ---------------------------------------------
-
-    def get_conn(self) -> requests.Session:
-        if self._session is None:
-            config = self._load_config()
-            session = build_session({"Accept-language": config.language})
-            if config.api == "xml":
-                session.auth = (config.login, config.password)
-            self._session = session
-        return self._session
-
-    @property
-    def config(self) -> CanadaPostSettings:
-        return self._load_config()
-
-    def _load_config(self) -> CanadaPostSettings:
-        if self._config is None:
-            conn = self.get_connection(self.canadapost_conn_id)
-            self._config = CanadaPostSettings.from_connection(conn, self.rate_limits)
-            if self._config.password:
-                mask_secret(self._config.password)
-        return self._config
-
-    def _wire(self) -> Wire:
-        return wire_for(self._load_config())
 
     # -- public operations -----------------------------------------------------------------------
 
@@ -368,7 +314,7 @@ class CanadaPostHook(BaseHook):
             )
         call = wire.void(shipment)
         try:
-            answer = self._send(call, "unsent", _answer)
+            answer = self._send(call, "unsent", as_answer)
         except CanadaPostNotFoundError as exc:
             raise VoidNotFound(
                 "void answered 404: shipment unknown or already voided; NOT voided by this call",
@@ -467,130 +413,3 @@ class CanadaPostHook(BaseHook):
         if found and first:
             log.info("shipment %s already exists for %s; adopting it", found[0].shipment_id, crid)
         return found[0] if found else None
-
-    # -- sending ----------------------------------------------------------------------------------
-
-    def _get(self, call: Call, parse: Callable[[Answer, Call], T]) -> T:
-        """An idempotent read, parsed inside the retry loop (a truncated body is fetched again)."""
-        return self._send(call, "free", parse)
-
-    def _send(self, call: Call, retry: str, parse: Callable[[Answer, Call], T]) -> T:
-        """Send ``call`` and parse the answer. ``retry``: ``"free"`` (idempotent: any retryable error,
-        malformed answers included), ``"unsent"`` (only throttling and connect failures, where the
-        server did not act) or ``"none"``."""
-
-        def once() -> T:
-            return parse(self._send_once(call), call)
-
-        if retry == "none":
-            return once()
-        if retry == "free":
-            return self._retrying(once, is_retryable)
-        return self._retrying(once, lambda exc: isinstance(exc, CanadaPostThrottledError | _NotSent))
-
-    def _retrying(self, once: Callable[[], T], retryable: Callable[[BaseException], bool]) -> T:
-        for attempt in retrying(self.retry_policy, is_retryable=retryable, retry_after=_retry_after,
-                                sleep=self._sleep):
-            with attempt:
-                return once()
-        raise AssertionError("unreachable: retrying re-raises")  # pragma: no cover
-
-    def _send_once(self, call: Call) -> Answer:
-        """One request (two for a portal 401: refresh the token, then resend once)."""
-        config = self._load_config()
-        answer = self._http(call)
-        if answer.status == 401 and config.api == "portal":
-            log.info("%s: 401 with a cached token; refreshing it and retrying once", call.op)
-            self._invalidate_token()
-            answer = self._http(call)
-        return self._wire().check(call, answer, throttle_wait=self.throttle_wait, artifact_wait=self.artifact_wait)
-
-    def _http(self, call: Call) -> Answer:
-        config = self._load_config()
-        if not same_origin(call.url, config.base_url):
-            raise CanadaPostForeignLinkError.of(call.op, call.url, config.base_url, call.ref)
-        session = self.get_conn()
-        if call.op in _CREATE_OPS:
-            # Per-operation budget first, so a create waiting for its slot holds no group A slot.
-            self._limiter(CREATE_LIMIT_KEY).acquire()
-        self._limiter(call.group).acquire()
-        headers = {"Accept": call.accept}
-        if call.content_type:
-            headers["Content-Type"] = call.content_type
-        if config.api == "portal":
-            headers["Authorization"] = f"Bearer {self._token()}"
-            # IBM API Connect gateways identify the application by this header on every call.
-            headers["X-IBM-Client-Id"] = config.login
-        try:
-            response = session.request(
-                call.method, call.url, params=call.params, data=call.body, headers=headers,
-                timeout=self.timeout,
-            )
-        except requests.ConnectTimeout as exc:
-            raise _NotSent(f"{call.op}: connect timeout", request_id=call.ref) from exc
-        except requests.Timeout as exc:
-            raise CanadaPostRetryableError(f"{call.op}: timed out waiting for the answer",
-                                           request_id=call.ref) from exc
-        except requests.ConnectionError as exc:
-            if never_connected(exc):
-                raise _NotSent(f"{call.op}: could not connect", request_id=call.ref) from exc
-            raise CanadaPostRetryableError(f"{call.op}: connection failed or dropped",
-                                           request_id=call.ref) from exc
-        except requests.RequestException as exc:
-            raise CanadaPostRetryableError(f"{call.op}: {type(exc).__name__}", request_id=call.ref) from exc
-        ctype = (response.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
-        log.debug("%s %s -> %s", call.op, call.ref or "", response.status_code)
-        return Answer(response.status_code, response.content, ctype, response.headers)
-
-    def _limiter(self, group: str) -> RateLimiter:
-        config = self._load_config()
-        return RateLimiter.shared(f"canadapost:{config.key_tag}:{group}", config.rate_limits.get(group))
-
-    # -- portal tokens: one per (token URL, client id, a hash of the secret) in the process ----------
-
-    def _token_key(self) -> tuple[str, str, str]:
-        # The secret's hash is part of the key: a token issued for the old secret must not answer for a
-        # changed one (the connection test of a wrong secret would pass on the cached token).
-        config = self._load_config()
-        return (config.token_url, config.login, hashlib.sha256(config.password.encode()).hexdigest()[:16])
-
-    def _invalidate_token(self) -> None:
-        with self._tokens_lock:
-            self._tokens.pop(self._token_key(), None)
-
-    def _token(self) -> str:
-        key = self._token_key()
-        with self._tokens_lock:
-            token = self._tokens.get(key)
-            if token is not None and self._clock() < token.expires_at - self.token_refresh_margin:
-                return token.value
-        fresh = self._retrying(self._fetch_token, is_retryable)
-        with self._tokens_lock:
-            self._tokens[key] = fresh
-        return fresh.value
-
-    def _fetch_token(self) -> _Token:
-        config = self._load_config()
-        wire = PortalWire(config)
-        headers, auth = wire.token_credentials()
-        RateLimiter.shared(f"canadapost:{config.key_tag}:token", None).acquire()
-        try:
-            response = self.get_conn().post(config.token_url, data=TOKEN_FORM, headers=headers, auth=auth,
-                                            timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise CanadaPostRetryableError(f"token: {type(exc).__name__}") from exc
-        if response.status_code != 200:
-            raise wire.token_refused(response.status_code, response.content, response.headers)
-        value, expires_in = parse_token(response.json)
-        mask_secret(value)
-        return _Token(value, self._clock() + expires_in)
-
-
-def _answer(answer: Answer, call: Call) -> Answer:
-    """The answer itself (a call whose caller reads the status)."""
-    return answer
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    retry_after: float | None = getattr(exc, "retry_after", None)
-    return retry_after
