@@ -106,7 +106,7 @@ T = TypeVar("T")
 # the token call's portal_auth="headers"; a port lands after the path (https://host/base:8443); each
 # get_conn builds a new session with a 10-connection pool (ours: one session for the step's 16 threads,
 # 64 connections, no urllib3 retries). Overriding all that would keep nothing of it but its import
-# (aiohttp and the async hook: 0.3 to 1 s more per task process, measured here). What it would give is
+# (aiohttp and the async hook: 0.2 to 0.3 s more per task process here, 1 s under load). What it would give is
 # here already (CanadaPostTransport: Basic auth for the XML gateway, the Connection read once; and
 # test_connection below), beside what it lacks: the money-safe retry policy, the shared limiter, tokens.
 class CanadaPostHook(CanadaPostTransport):
