@@ -8,7 +8,8 @@ package counts as an import of its ``__init__``; ``from package import name`` co
 ``package.name`` when there is one, else the package.
 
 - no import cycle anywhere in ``plugins/``, ``sandbox/`` and ``tools/``;
-- nothing under ``plugins/`` imports ``sandbox`` or ``bench``, directly or through another module.
+- nothing under ``plugins/`` imports ``sandbox`` or ``bench``, directly or through another module;
+- no file under ``plugins/`` is longer than ``MAX_LINES``.
 """
 
 from __future__ import annotations
@@ -190,3 +191,13 @@ def test_production_never_imports_the_sandbox_or_the_benchmarks():
                     todo.append((edge.target, step))
     assert not offending, "plugins/ reaches the sandbox or the benchmarks:\n" + "\n".join(offending)
 
+
+
+MAX_LINES = 600  # "files of one job each (a few hundred lines, not a thousand)"
+
+
+def test_no_production_file_does_several_jobs_by_its_length():
+    """A plugins/ file over MAX_LINES is a room doing several jobs (issue 17 split the four that were)."""
+    long = {str(p.relative_to(REPO)): n for p in sorted((REPO / "plugins").rglob("*.py"))
+            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert long == {}
