@@ -113,3 +113,38 @@ def test_returns_arriving_at_the_configured_rate_are_synced_from_the_watermark(s
     later = datetime.now(UTC) + timedelta(minutes=6)
     assert returns_flow.sync(store, hook, now=later)["listed"] >= 1  # the overlap re-reads, changes nothing
     assert {r["order_id"] for r in store.open_returns()} >= {first}
+
+
+class _PageHook:
+    """RT11 answers one canned page through the real wire parser (no sandbox, no network)."""
+
+    def __init__(self, body: str) -> None:
+        self.body = body
+
+    def list_returns(self, updated_since=None, **filters):
+        from orderflow.hooks.mirakl_aftersale import parse_returns_page
+
+        return parse_returns_page(200, self.body).returns
+
+
+@pytest.mark.parametrize("malformed", [
+    '{"id": "", "order_id": "O-1", "state": "RECEIVED", "return_lines": []}',
+    '{"id": "R-2", "state": "RECEIVED", "return_lines": []}',
+    '{"id": "R-2", "order_id": "O-1", "return_lines": []}',
+    '{"id": "R-2", "order_id": "O-1", "state": "RECEIVED"}',
+    '"R-2"',
+])
+def test_a_malformed_return_fails_the_sync_retryably_and_nothing_is_written(store, malformed):
+    # A return without what the store needs fails the whole RT11 sweep with a MiraklResponseError
+    # (transient: Airflow retries the task), before anything is stored or a watermark moves.
+    from orderflow.hooks.mirakl_errors import MiraklPermanentError, MiraklResponseError
+
+    good = ('{"id": "R-1", "order_id": "O-1", "state": "RECEIVED", "return_lines": [],'
+            ' "last_updated": "2026-11-20T12:00:00Z"}')
+    hook = _PageHook('{"data": [' + good + ", " + malformed + "]}")
+    with pytest.raises(MiraklResponseError, match="malformed response body") as caught:
+        returns_flow.sync(store, hook, force=True)
+    assert not isinstance(caught.value, MiraklPermanentError)
+    assert store.get_return("R-1") is None
+    assert store.get_watermark(returns_flow.WATERMARK) is None
+    assert store.get_watermark(returns_flow.LAST_SWEEP) is None
