@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from orderflow import aftersale, aftersale_flows, aftersale_status, lifecycle
 from orderflow.hooks.mirakl_aftersale import LineCompliance, ReturnsUpdate, line_balance
-from orderflow.hooks.mirakl_records import order_from_payload
+from orderflow.hooks.mirakl_records import order_from_payload, return_from_payload
 from orderflow.timestamps import require_timestamp
 
 if TYPE_CHECKING:
@@ -52,13 +52,14 @@ def sync(store: OrderStore, hook: MiraklHook, *, now: datetime | None = None, fo
         return {"skipped": f"last RT11 sweep {int((now - last).total_seconds())} s ago (Mirakl: every 5 min at most)"}
     since = store.get_watermark(WATERMARK)
     returns = hook.list_returns(since - OVERLAP if since else None)
-    changed = store.upsert_returns(returns)
+    records = [return_from_payload(r) for r in returns]  # the hook's RT11 parser refused a malformed one
+    changed = store.upsert_returns(records)
     marked = 0
     for row in changed:
         if row["state"] in (R.RECEIVED, R.CLOSED):
             marked += bool(mark_order_returned(store, hook, row["order_id"], who="returns sync",
                                                return_id=row["return_id"], method=row["method_code"]))
-    newest = max((r["last_updated"] for r in returns if r.get("last_updated")), default=None)
+    newest = max((r.last_updated for r in records if r.last_updated), default=None)
     if newest:
         store.set_watermark(WATERMARK, require_timestamp(newest))
     store.set_watermark(LAST_SWEEP, now)
@@ -123,7 +124,7 @@ def receive(store: OrderStore, hook: MiraklHook, return_id: str, *, who: str) ->
         raise KeyError(return_id)
     ret = _step(hook, return_id, lambda: hook.receive_returns([return_id]),
                 lambda r: r["state"] in (R.RECEIVED, R.CLOSED))
-    store.mark_return(return_id, "received", who, ret)
+    store.mark_return(return_id, "received", who, return_from_payload(ret))
     mark_order_returned(store, hook, row["order_id"], who=who, return_id=return_id, method=row["method_code"])
     return ret
 
@@ -138,7 +139,7 @@ def judge(
         return all(seen.get(line) == ok for line, ok in wanted.items())
 
     ret = _step(hook, return_id, lambda: hook.set_return_compliance({return_id: list(judgements)}), done)
-    store.mark_return(return_id, "judged", who, ret)
+    store.mark_return(return_id, "judged", who, return_from_payload(ret))
     return ret
 
 
@@ -184,5 +185,5 @@ def refund(
 
 def close(store: OrderStore, hook: MiraklHook, return_id: str, *, who: str) -> dict[str, Any]:
     ret = _step(hook, return_id, lambda: hook.close_returns([return_id]), lambda r: r["state"] == R.CLOSED)
-    store.mark_return(return_id, "closed", who, ret)
+    store.mark_return(return_id, "closed", who, return_from_payload(ret))
     return ret

@@ -11,9 +11,12 @@ import pytest
 
 from orderflow.hooks.mirakl_records import (
     MalformedOrder,
+    MalformedReturn,
     MalformedThread,
     OrderRecord,
+    ReturnRecord,
     order_from_payload,
+    return_from_payload,
     thread_from_payload,
 )
 from tests.store.conftest import make_payload
@@ -205,3 +208,56 @@ def test_a_malformed_thread_names_the_thread_and_the_fault(payload, message):
     with pytest.raises(MalformedThread, match=message) as caught:
         thread_from_payload(payload)
     assert caught.value.thread_id == (None if not isinstance(payload, dict) or not payload.get("id") else "TH-1")
+
+
+# -- returns (RT11) ------------------------------------------------------------------------------------
+def _return(**changes):
+    payload = {"id": "R-1", "order_id": "O-1-A", "order_commercial_id": "O-1", "state": "RECEIVED",
+               "method_code": "RETURN_METHOD_BY_MAIL", "rma": "RMA1", "reason_code": "DAMAGED",
+               "tracking": {"tracking_number": "7023210039414604"},
+               "return_lines": [{"order_line_id": "O-1-A-1", "quantity": 1}],
+               "date_created": "2026-11-20T12:00:00Z", "last_updated": "2026-11-21T12:00:00Z"}
+    payload.update(changes)
+    return payload
+
+
+def test_a_return_is_typed_with_the_fields_the_store_read():
+    payload = _return()
+    record = return_from_payload(payload)
+    assert isinstance(record, ReturnRecord)
+    assert (record.return_id, record.order_id, record.commercial_id, record.state) == (
+        "R-1", "O-1-A", "O-1", "RECEIVED")
+    assert (record.method_code, record.rma, record.reason_code) == ("RETURN_METHOD_BY_MAIL", "RMA1", "DAMAGED")
+    assert record.tracking_pin == "7023210039414604"
+    assert record.return_lines == ({"order_line_id": "O-1-A-1", "quantity": 1},)
+    assert (record.date_created, record.last_updated) == ("2026-11-20T12:00:00Z", "2026-11-21T12:00:00Z")
+    assert record.raw is payload
+
+
+@pytest.mark.parametrize("tracking", [None, {}, {"tracking_number": ""}, ""])
+def test_a_return_without_tracking_has_no_pin(tracking):
+    assert return_from_payload(_return(tracking=tracking)).tracking_pin is None
+
+
+def test_optional_return_fields_may_be_missing():
+    record = return_from_payload({"id": "R-1", "order_id": "O", "state": "CLOSED", "return_lines": []})
+    assert (record.commercial_id, record.method_code, record.rma, record.tracking_pin) == (None,) * 4
+    assert record.return_lines == () and record.last_updated is None
+
+
+@pytest.mark.parametrize(("payload", "return_id", "message"), [
+    ("R-1", None, "not an object"),
+    ({"order_id": "O", "state": "RECEIVED", "return_lines": []}, None, "without an id"),
+    (_return(id=""), None, "without an id"),
+    (_return(id=7), None, "without an id"),
+    (_return(order_id=None), "R-1", "return R-1 has no order_id or state"),
+    (_return(state=3), "R-1", "return R-1 has no order_id or state"),
+    (_return(return_lines=None), "R-1", "return R-1 has no return_lines"),
+    (_return(return_lines={}), "R-1", "return R-1 has no return_lines"),
+    (_return(tracking="7023"), "R-1", "tracking is not an object"),
+])
+def test_a_malformed_return_names_the_return_and_the_fault(payload, return_id, message):
+    with pytest.raises(MalformedReturn, match=message) as caught:
+        return_from_payload(payload)
+    assert caught.value.return_id == return_id
+    assert isinstance(caught.value, ValueError)

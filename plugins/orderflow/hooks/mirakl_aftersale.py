@@ -30,6 +30,7 @@ from orderflow.hooks.mirakl_api import (
     parse_json,
 )
 from orderflow.hooks.mirakl_errors import MiraklValidationError
+from orderflow.hooks.mirakl_records import MalformedReturn, return_from_payload
 from orderflow.lifecycle import MiraklReturnState
 
 RETURNS_PER_REQUEST = 100  # "Limited to 100 returns at a time" (RT25/RT26/RT27)
@@ -219,18 +220,22 @@ class ReturnsPage:
 
 
 def parse_returns_page(status: int, text: str, request_id: str | None = None) -> ReturnsPage:
-    """RT11 200 body ``{"data": [return], "next_page_token"?}``; each return needs id, order and lines."""
+    """RT11 200 body ``{"data": [return], "next_page_token"?}``. Each return must pass
+    :func:`orderflow.hooks.mirakl_records.return_from_payload` (the one rule of what a return needs);
+    a page holding one that does not is a ``MiraklResponseError``. The returns come back as Best Buy
+    sent them: callers make the records the store saves with that parser."""
     payload = parse_json("RT11", status, text, request_id)
     data = payload.get("data") if isinstance(payload, dict) else None
     if not isinstance(data, list):
         raise _bad_body("RT11", status, "'data' list missing", text, request_id)
     for index, ret in enumerate(data):
-        if not isinstance(ret, dict) or not isinstance(ret.get("id"), str) or not ret["id"]:
+        if not isinstance(ret, dict):
             raise _bad_body("RT11", status, f"data[{index}] has no return id", text, request_id)
-        if not isinstance(ret.get("order_id"), str) or not isinstance(ret.get("state"), str):
-            raise _bad_body("RT11", status, f"return {ret['id']} has no order_id or state", text, request_id)
-        if not isinstance(ret.get("return_lines"), list):
-            raise _bad_body("RT11", status, f"return {ret['id']} has no return_lines", text, request_id)
+        try:
+            return_from_payload(ret)
+        except MalformedReturn as exc:
+            why = str(exc) if exc.return_id is not None else f"data[{index}] has no return id"
+            raise _bad_body("RT11", status, why, text, request_id) from None
     token = payload.get("next_page_token")
     if token is not None and not isinstance(token, str):
         raise _bad_body("RT11", status, "next_page_token is not a string", text, request_id)

@@ -11,6 +11,8 @@ stored half-empty.
   ``MalformedThread`` naming the thread and what is wrong (sync reports it, stores the rest). Bodies
   are kept byte-exact: HTML, scripts, emoji, 10 kB complaints are data, escaped only when a page
   displays them.
+- Returns (RT11): ``return_from_payload`` -> ``ReturnRecord``, or ``MalformedReturn`` (the RT11 page
+  parser, ``orderflow.hooks.mirakl_aftersale.parse_returns_page``, refuses a page holding one).
 """
 
 from __future__ import annotations
@@ -367,15 +369,83 @@ def thread_from_payload(payload: Any) -> ThreadRecord:
     )
 
 
+# ----------------------------------------------------------------------------------------------
+# Returns (RT11)
+# ----------------------------------------------------------------------------------------------
+class MalformedReturn(ValueError):
+    """An RT11 return we cannot store; ``return_id`` is None when it has no usable id."""
+
+    def __init__(self, return_id: str | None, message: str) -> None:
+        self.return_id = return_id
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class ReturnRecord:
+    return_id: str
+    order_id: str
+    commercial_id: str | None  # Mirakl's order_commercial_id
+    state: str                 # lifecycle.MiraklReturnState, as Best Buy sent it
+    method_code: str | None
+    rma: str | None
+    tracking_pin: str | None   # tracking.tracking_number
+    reason_code: str | None
+    return_lines: tuple[Mapping[str, Any], ...]
+    # Best Buy's dates, kept as Mirakl sent them (PostgreSQL reads them as timestamptz; the sync's
+    # watermark takes the newest last_updated through orderflow.timestamps).
+    date_created: Any
+    last_updated: Any
+    raw: Mapping[str, Any]
+
+
+def return_from_payload(payload: Any) -> ReturnRecord:
+    """Validate and type one Mirakl RT11 return. Raises ``MalformedReturn``.
+
+    Refused: not an object, no ``id`` (or not text), an ``order_id`` or ``state`` that is not text,
+    ``return_lines`` that is not a list, a ``tracking`` that is not an object.
+    """
+    if not isinstance(payload, Mapping):
+        raise MalformedReturn(None, f"Mirakl return is not an object ({type(payload).__name__})")
+    return_id = payload.get("id")
+    if not isinstance(return_id, str) or not return_id:
+        raise MalformedReturn(None, "Mirakl return without an id")
+    order_id, state = payload.get("order_id"), payload.get("state")
+    if not isinstance(order_id, str) or not isinstance(state, str):
+        raise MalformedReturn(return_id, f"return {return_id} has no order_id or state")
+    lines = payload.get("return_lines")
+    if not isinstance(lines, list):
+        raise MalformedReturn(return_id, f"return {return_id} has no return_lines")
+    tracking = payload.get("tracking") or {}
+    if not isinstance(tracking, Mapping):
+        raise MalformedReturn(return_id, f"return {return_id}: tracking is not an object")
+    return ReturnRecord(
+        return_id=return_id,
+        order_id=order_id,
+        commercial_id=payload.get("order_commercial_id"),
+        state=state,
+        method_code=payload.get("method_code"),
+        rma=payload.get("rma"),
+        tracking_pin=tracking.get("tracking_number") or None,
+        reason_code=payload.get("reason_code"),
+        return_lines=tuple(lines),
+        date_created=payload.get("date_created"),
+        last_updated=payload.get("last_updated"),
+        raw=payload,
+    )
+
+
 __all__ = [
     "SENDER_TYPES",
     "MalformedOrder",
+    "MalformedReturn",
     "MalformedThread",
     "MessageRecord",
     "OrderLineRecord",
     "OrderRecord",
+    "ReturnRecord",
     "ThreadRecord",
     "order_from_payload",
     "parse_timestamp",
+    "return_from_payload",
     "thread_from_payload",
 ]
