@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
+from orderflow.hooks.canadapost_model import Address
+
 # ISO 3166 alpha-3 (Mirakl's country_iso_code) -> alpha-2 (Canada Post's country-code). Short on
 # purpose: a seller on Best Buy Canada ships to Canada, sometimes to the US; anything else is refused
 # with a clear reason instead of guessed.
@@ -58,20 +60,6 @@ class ParcelPlan:
         if self.length_cm is None or self.width_cm is None or self.height_cm is None:
             return None  # plan_parcel sets the three together or none of them
         return {"length": float(self.length_cm), "width": float(self.width_cm), "height": float(self.height_cm)}
-
-
-@dataclass(frozen=True)
-class Destination:
-    name: str | None
-    address_line_1: str
-    city: str
-    province: str
-    postal_code: str
-    country_code: str
-    company: str | None = None
-    address_line_2: str | None = None
-    phone: str | None = None
-    additional_address_info: str | None = None
 
 
 def _ceil(value: float | Decimal, places: int) -> Decimal:
@@ -159,7 +147,7 @@ def choose_service_code(
     return {"CA": default_ca, "US": default_us}.get(zone, default_international)
 
 
-def destination_from_mirakl(address: Mapping[str, Any] | None) -> Destination:
+def destination_from_mirakl(address: Mapping[str, Any] | None) -> Address:
     """A Mirakl `customer.shipping_address` as a label destination (raises ShippingRuleError)."""
     if not address:
         raise ShippingRuleError("no_address", "Best Buy has not released a shipping address")
@@ -178,7 +166,7 @@ def destination_from_mirakl(address: Mapping[str, Any] | None) -> Destination:
     postal = str(address["zip_code"]).strip()
     if country == "CA":
         postal = postal.replace(" ", "").replace("-", "").upper()
-    return Destination(
+    return Address(
         name=name,
         address_line_1=str(address["street_1"]).strip(),
         address_line_2=(str(address.get("street_2")).strip() or None) if address.get("street_2") else None,

@@ -211,7 +211,7 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
 
     def _request(self, pkg: _Package) -> tuple[ShipmentRequest, ParcelPlan]:
         """(ShipmentRequest, ParcelPlan) for the order, or PermanentItemError."""
-        from orderflow.hooks.canadapost_model import Address, Parcel, References, ShipmentRequest
+        from orderflow.hooks.canadapost_model import Parcel, References, ShipmentRequest
         from orderflow.shipping_rules import (
             ShippingRuleError,
             choose_service_code,
@@ -230,12 +230,7 @@ class BuyLabelsOperator(MiraklOrderStepOperator):
                 default_international=s.service_code_international,
             )
             request = ShipmentRequest(
-                destination=Address(
-                    name=dest.name, address_line_1=dest.address_line_1, city=dest.city,
-                    province=dest.province, postal_code=dest.postal_code, country_code=dest.country_code,
-                    company=dest.company, address_line_2=dest.address_line_2, phone=dest.phone,
-                    additional_address_info=dest.additional_address_info,
-                ),
+                destination=dest,
                 parcel=Parcel(plan.weight_kg, plan.length_cm, plan.width_cm, plan.height_cm),
                 customer_request_id=pkg.crid,
                 service_code=service,
