@@ -84,6 +84,19 @@ def test_a_request_that_may_have_arrived_is_not_a_connect_failure(exc):
     assert not never_connected(exc)
 
 
+def test_a_refusal_only_in_the_implicit_context_is_not_a_connect_failure():
+    """A reset after the request was sent, raised while a (retry's) refusal was being handled: the
+    refusal is only in __context__, and the reset request may have arrived."""
+    try:
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except ConnectionRefusedError:
+            raise requests.ConnectionError("Connection reset by peer after the request was sent")  # noqa: B904
+    except requests.ConnectionError as exc:
+        assert isinstance(exc.__context__, ConnectionRefusedError)
+        assert not never_connected(exc)
+
+
 def test_a_cause_cycle_ends():
     a, b = OSError("a"), OSError("b")
     a.__cause__, b.__cause__ = b, a

@@ -308,3 +308,9 @@ def test_str_of_an_error_carries_status_codes_and_request_id_never_the_server_te
     # The server's words stay available to a person debugging in a shell.
     assert CUSTOMER_TEXT in err.body
     assert CUSTOMER_TEXT in (err.server_message or "")
+
+
+def test_a_body_json_refuses_with_a_plain_value_error_is_a_response_error():
+    # json.loads raises a bare ValueError (not JSONDecodeError) for an integer over 4,300 digits.
+    with pytest.raises(api.MiraklResponseError, match="not JSON"):
+        api.parse_json("OR11", 200, "[" + "9" * 5000 + "]")

@@ -59,6 +59,16 @@ def test_what_the_connection_leaves_out_gets_the_store_defaults(monkeypatch):
     assert seen == [DEFAULTS]
 
 
+def test_empty_fields_get_the_store_defaults_and_unknown_extras_stay_out(monkeypatch):
+    # A URI without a path or user (Airflow reads them as ""), and an extra libpq does not know: the
+    # store's database and user, and a connection that does not fail on the stray option.
+    monkeypatch.setenv("AIRFLOW_CONN_ORDERFLOW_TEST_EMPTY", "postgres://db.example:6543?foo=bar&sslmode=require")
+    seen: list[dict[str, Any]] = []
+    monkeypatch.setattr(store_connection.psycopg2, "connect", lambda **kw: seen.append(kw) or object())
+    OrderDbHook(postgres_conn_id="orderflow_test_empty").connect()
+    assert seen == [DEFAULTS | {"host": "db.example", "port": 6543, "sslmode": "require"}]
+
+
 def test_an_unknown_conn_id_fails_when_the_store_is_built():
     with pytest.raises(Exception, match="orderflow_test_missing"):
         OrderStore.from_conn_id("orderflow_test_missing")

@@ -241,9 +241,11 @@ def never_connected(exc: BaseException) -> bool:
 
     Both shapes are recognised: requests' own (``ConnectionError(MaxRetryError)`` whose ``reason`` is
     urllib3's ``NewConnectionError`` / ``NameResolutionError`` / ``ConnectTimeoutError``), and a cause
-    chained further down (``args[0]``, ``__cause__``, ``__context__``, e.g. a bare
-    ``ConnectionRefusedError``). Anything else (reset, dropped, read timeout) is False: the request
-    may have arrived.
+    chained further down (``args[0]``, ``__cause__``, e.g. a bare ``ConnectionRefusedError``). Anything
+    else (reset, dropped, read timeout) is False: the request may have arrived. The implicit
+    ``__context__`` (what was being handled when the error was raised) is not followed: a refusal met
+    while handling a reset says nothing about the request that was reset, and a wrong True here
+    sends a create twice.
     """
     cause: BaseException | None = exc
     for _ in range(10):
@@ -254,7 +256,7 @@ def never_connected(exc: BaseException) -> bool:
         if isinstance(cause, ConnectTimeoutError | ConnectionRefusedError):  # NewConnectionError included
             return True
         first = cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else None
-        cause = first or cause.__cause__ or cause.__context__
+        cause = first or cause.__cause__
     return False
 
 

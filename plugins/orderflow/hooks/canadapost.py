@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import requests
 
@@ -97,7 +97,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # Not built on airflow.providers.http's HttpHook (in the lock): with a Canada Post Connection it changes
 # behaviour (checked with HttpHook 6.3.0). Its get_conn sends every Connection extra as a request header

@@ -493,8 +493,10 @@ def parse_json(operation: str, status: int, text: str, request_id: str | None = 
         raise _bad_body(operation, status, "empty body where JSON was expected", text, request_id)
     try:
         return json.loads(text)
-    except json.JSONDecodeError as exc:  # the ValueError json.loads raises for a str
+    except json.JSONDecodeError as exc:
         raise _bad_body(operation, status, f"not JSON ({exc.msg} at char {exc.pos})", text, request_id) from None
+    except ValueError as exc:  # also from json.loads, e.g. an integer over Python's 4,300-digit limit
+        raise _bad_body(operation, status, f"not JSON ({exc})", text, request_id) from None
 
 
 @dataclass(frozen=True)

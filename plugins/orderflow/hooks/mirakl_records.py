@@ -402,7 +402,7 @@ def return_from_payload(payload: Any) -> ReturnRecord:
     """Validate and type one Mirakl RT11 return. Raises ``MalformedReturn``.
 
     Refused: not an object, no ``id`` (or not text), an ``order_id`` or ``state`` that is not text,
-    ``return_lines`` that is not a list, a ``tracking`` that is not an object.
+    ``return_lines`` that is not a list.
     """
     if not isinstance(payload, Mapping):
         raise MalformedReturn(None, f"Mirakl return is not an object ({type(payload).__name__})")
@@ -415,9 +415,10 @@ def return_from_payload(payload: Any) -> ReturnRecord:
     lines = payload.get("return_lines")
     if not isinstance(lines, list):
         raise MalformedReturn(return_id, f"return {return_id} has no return_lines")
-    tracking = payload.get("tracking") or {}
-    if not isinstance(tracking, Mapping):
-        raise MalformedReturn(return_id, f"return {return_id}: tracking is not an object")
+    # A tracking block that is no object carries no PIN; the return itself is still good (refusing it
+    # would fail a read-back after Best Buy already applied RT25/26/27).
+    raw_tracking = payload.get("tracking")
+    tracking: Mapping[str, Any] = raw_tracking if isinstance(raw_tracking, Mapping) else {}
     return ReturnRecord(
         return_id=return_id,
         order_id=order_id,

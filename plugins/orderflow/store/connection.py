@@ -24,10 +24,25 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# libpq's connection keywords (PostgreSQL 15 docs, "Parameter Key Words") less those PostgresHook fills
+# from the Connection's own fields: the extras the store hands to libpq. Any other extra (a typo, an
+# option of another driver) is left out, as before the store read the Connection through PostgresHook,
+# instead of failing every connection with "invalid connection option".
+LIBPQ_EXTRAS = frozenset({
+    "hostaddr", "passfile", "channel_binding", "connect_timeout", "client_encoding", "options",
+    "application_name", "fallback_application_name", "keepalives", "keepalives_idle", "keepalives_interval",
+    "keepalives_count", "tcp_user_timeout", "replication", "gssencmode", "sslmode", "requiressl",
+    "sslcompression", "sslcert", "sslkey", "sslpassword", "sslrootcert", "sslcrl", "sslcrldir", "sslsni",
+    "requirepeer", "ssl_min_protocol_version", "ssl_max_protocol_version", "krbsrvname", "gsslib",
+    "service", "target_session_attrs",
+})
+CONNECTION_FIELDS = frozenset({"host", "port", "user", "password", "dbname"})
+
+
 class OrderDbHook(PostgresHook):
     """PostgresHook on psycopg2: the Connection's host, port, login, password and schema, its libpq
-    extras (``sslmode``, ``sslrootcert``, ``connect_timeout``, ``application_name``...) and the
-    provider's IAM tokens, with :data:`DEFAULTS` for what the Connection leaves out.
+    extras (:data:`LIBPQ_EXTRAS`: ``sslmode``, ``sslrootcert``, ``connect_timeout``, ``application_name``...)
+    and the provider's IAM tokens, with :data:`DEFAULTS` for what the Connection leaves out or leaves empty.
 
     Only the driver call is ours: the provider connects with psycopg 3 whenever SQLAlchemy 2 is
     installed (always under Airflow 3), and the store is written for psycopg2 (``RealDictCursor``,
@@ -53,7 +68,10 @@ class OrderDbHook(PostgresHook):
         self._local.conn = value
 
     def _create_connection(self, conn_args: dict[str, Any]) -> Any:
-        args = {k: v for k, v in conn_args.items() if v is not None and k not in ("cursor_factory", "row_factory")}
+        # An empty field is a field left out: a URI without a path gives schema "" (Airflow's
+        # Connection.from_uri), which must mean the store's database, not libpq's default one.
+        args = {k: v for k, v in conn_args.items()
+                if v not in (None, "") and (k in CONNECTION_FIELDS or k in LIBPQ_EXTRAS)}
         return psycopg2.connect(**(DEFAULTS | args))
 
     def connect(self) -> psycopg2.extensions.connection:
