@@ -9,6 +9,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from orderflow.hooks import mirakl_api as api
+from orderflow.hooks import mirakl_errors as errors
 from sandbox.openapi import OpenAPIValidationError, validate_mirakl
 from tests.hooks import _mirakl_fixtures as fx
 
@@ -38,18 +39,18 @@ def test_or11_poll_request():
 def test_or11_lookup_request_and_chunk_bounds():
     req = api.build_list_orders(order_ids=["1-A", "2-A"])
     assert req.query()["order_ids"] == "1-A,2-A"
-    with pytest.raises(api.MiraklValidationError):
+    with pytest.raises(errors.MiraklValidationError):
         api.build_list_orders(order_ids=[f"{i}-A" for i in range(101)])
-    with pytest.raises(api.MiraklValidationError):
+    with pytest.raises(errors.MiraklValidationError):
         api.build_list_orders(order_ids=[])
-    with pytest.raises(api.MiraklValidationError, match="invalid order id"):
+    with pytest.raises(errors.MiraklValidationError, match="invalid order id"):
         api.build_list_orders(order_ids=["1-A,2-A"])  # a comma would smuggle a second id
 
 
 def test_or11_rejects_unknown_state_and_naive_datetime():
-    with pytest.raises(api.MiraklValidationError, match="unknown Mirakl order state"):
+    with pytest.raises(errors.MiraklValidationError, match="unknown Mirakl order state"):
         api.build_list_orders(states=["SHIPPED_TWICE"])
-    with pytest.raises(api.MiraklValidationError, match="timezone-aware"):
+    with pytest.raises(errors.MiraklValidationError, match="timezone-aware"):
         api.build_list_orders(updated_since=datetime(2026, 1, 1))
 
 
@@ -71,14 +72,14 @@ def test_or21_body_validates_against_openapi():
 
 @pytest.mark.parametrize("lines", [[], ["a", "a"], [""], "1001-A-1"])
 def test_or21_refuses_bad_line_lists(lines):
-    with pytest.raises(api.MiraklValidationError):
+    with pytest.raises(errors.MiraklValidationError):
         api.build_accept_order("1001-A", lines)
 
 
 def test_path_ids_are_url_encoded():
     assert api.build_mark_shipped("a/b c").path == "/api/orders/a%2Fb%20c/ship"
     assert api.build_get_thread("t?x").path == "/api/inbox/threads/t%3Fx"
-    with pytest.raises(api.MiraklValidationError):
+    with pytest.raises(errors.MiraklValidationError):
         api.build_mark_shipped("")
 
 
@@ -90,9 +91,9 @@ def test_or23_registered_and_unregistered_carrier():
     unreg = api.build_set_tracking("1001-A", None, "123", carrier_name="Local", carrier_url="https://x/123")
     assert unreg.json_body == {"carrier_name": "Local", "carrier_url": "https://x/123", "tracking_number": "123"}
     validate_mirakl(unreg.path_template, "PUT", 204, unreg.json_body, kind="request")
-    with pytest.raises(api.MiraklValidationError):
+    with pytest.raises(errors.MiraklValidationError):
         api.build_set_tracking("1001-A", None, "123")
-    with pytest.raises(api.MiraklValidationError):
+    with pytest.raises(errors.MiraklValidationError):
         api.build_set_tracking("1001-A", "CPCL", "")
 
 
@@ -145,7 +146,7 @@ def test_or43_multipart_part_validates():
 
 @pytest.mark.parametrize("body", ["hi", "x" * 50_001])
 def test_message_body_length_is_checked_before_sending(body):
-    with pytest.raises(api.MiraklValidationError, match=r"3\.\.50000"):
+    with pytest.raises(errors.MiraklValidationError, match=r"3\.\.50000"):
         api.build_reply_to_thread("th-1", body, "cust-9")
 
 
@@ -180,11 +181,11 @@ def test_parse_orders_page():
     ],
 )
 def test_malformed_orders_page_raises_clear_error(text, why):
-    with pytest.raises(api.MiraklResponseError, match=why) as err:
+    with pytest.raises(errors.MiraklResponseError, match=why) as err:
         api.parse_orders_page(200, text, request_id="rq-1")
     assert err.value.operation == "OR11" and err.value.request_id == "rq-1"
     assert "malformed response body" in str(err.value)
-    assert not isinstance(err.value, AirflowFailException | api.MiraklRetryableError)
+    assert not isinstance(err.value, AirflowFailException | errors.MiraklRetryableError)
 
 
 def test_parse_carriers_threads_thread_created():
@@ -194,13 +195,13 @@ def test_parse_carriers_threads_thread_created():
     assert api.parse_threads_page(200, json.dumps(fx.threads_page(["t3"]))).next_page_token is None
     assert api.parse_thread(200, json.dumps(fx.thread("t9")))["id"] == "t9"
     assert api.parse_message_created("M12", 201, json.dumps(fx.message_created("t9")))["thread_id"] == "t9"
-    with pytest.raises(api.MiraklResponseError, match="'carriers' list missing"):
+    with pytest.raises(errors.MiraklResponseError, match="'carriers' list missing"):
         api.parse_carriers(200, "{}")
-    with pytest.raises(api.MiraklResponseError, match="'data' list missing"):
+    with pytest.raises(errors.MiraklResponseError, match="'data' list missing"):
         api.parse_threads_page(200, '{"next_page_token": "x"}')
-    with pytest.raises(api.MiraklResponseError, match="no thread id"):
+    with pytest.raises(errors.MiraklResponseError, match="no thread id"):
         api.parse_thread(200, '{"messages": []}')
-    with pytest.raises(api.MiraklResponseError, match="'message_id' missing"):
+    with pytest.raises(errors.MiraklResponseError, match="'message_id' missing"):
         api.parse_message_created("OR43", 201, '{"thread_id": "t"}')
 
 
@@ -208,35 +209,35 @@ def test_parse_carriers_threads_thread_created():
 @pytest.mark.parametrize(
     ("status", "cls"),
     [
-        (400, api.MiraklBadRequestError),
-        (401, api.MiraklAuthenticationError),
-        (403, api.MiraklPermissionError),
-        (404, api.MiraklNotFoundError),
-        (405, api.MiraklPermanentError),
-        (408, api.MiraklRetryableError),
-        (411, api.MiraklPermanentError),
-        (418, api.MiraklPermanentError),
-        (429, api.MiraklRateLimitError),
-        (500, api.MiraklServerError),
-        (502, api.MiraklServerError),
-        (503, api.MiraklServerError),
-        (302, api.MiraklResponseError),
+        (400, errors.MiraklBadRequestError),
+        (401, errors.MiraklAuthenticationError),
+        (403, errors.MiraklPermissionError),
+        (404, errors.MiraklNotFoundError),
+        (405, errors.MiraklPermanentError),
+        (408, errors.MiraklRetryableError),
+        (411, errors.MiraklPermanentError),
+        (418, errors.MiraklPermanentError),
+        (429, errors.MiraklRateLimitError),
+        (500, errors.MiraklServerError),
+        (502, errors.MiraklServerError),
+        (503, errors.MiraklServerError),
+        (302, errors.MiraklResponseError),
     ],
 )
 def test_status_to_exception_table(status, cls):
-    err = api.error_from_response("OR21", status, "")
+    err = errors.error_from_response("OR21", status, "")
     assert type(err) is cls
     assert err.status == status
 
 
 def test_permanent_errors_fail_the_task_and_retryable_ones_do_not():
-    assert issubclass(api.MiraklPermanentError, AirflowFailException)
-    assert not issubclass(api.MiraklRetryableError, AirflowFailException)
-    assert issubclass(api.MiraklValidationError, ValueError)
+    assert issubclass(errors.MiraklPermanentError, AirflowFailException)
+    assert not issubclass(errors.MiraklRetryableError, AirflowFailException)
+    assert issubclass(errors.MiraklValidationError, ValueError)
 
 
 def test_error_message_and_status_body():
-    err = api.error_from_response(
+    err = errors.error_from_response(
         "OR21", 400, '{"message": "Order is not in the expected state", "status": 400}', {"X-Request-Id": "rq-42"}
     )
     assert err.server_message == "Order is not in the expected state"
@@ -256,7 +257,7 @@ def test_error_message_and_status_body():
     ],
 )
 def test_error_codes_are_found_in_each_plausible_placement(body):
-    err = api.error_from_response("OR21", 400, json.dumps(body))
+    err = errors.error_from_response("OR21", 400, json.dumps(body))
     assert err.code == "ORDER_INVALID_STATE"
     assert err.has_code("ORDER_INVALID_STATE")
 
@@ -268,17 +269,18 @@ def test_several_codes_and_no_made_up_codes():
             {"code": "VALIDATION_ERROR", "message": "bad"},
         ]
     }
-    assert api.error_from_response("OR21", 400, json.dumps(body)).codes == ("ORDER_LINE_NOT_FOUND", "VALIDATION_ERROR")
+    codes = errors.error_from_response("OR21", 400, json.dumps(body)).codes
+    assert codes == ("ORDER_LINE_NOT_FOUND", "VALIDATION_ERROR")
     # Free text is scanned for documented codes only: "SOME_RANDOM_WORDS" in a sentence is not a code.
     prose = {"message": "Please check SOME_RANDOM_WORDS and retry"}
-    assert api.error_from_response("OR21", 400, json.dumps(prose)).codes == ()
+    assert errors.error_from_response("OR21", 400, json.dumps(prose)).codes == ()
     # A lower-case "code" (e.g. an HTTP reason) is not an API code either.
-    assert api.error_from_response("OR21", 400, '{"code": "bad request"}').codes == ()
+    assert errors.error_from_response("OR21", 400, '{"code": "bad request"}').codes == ()
 
 
 def test_non_json_error_body_is_kept_short():
-    err = api.error_from_response("OR11", 502, "<html>" + "x" * 5000 + "</html>")
-    assert isinstance(err, api.MiraklServerError)
+    err = errors.error_from_response("OR11", 502, "<html>" + "x" * 5000 + "</html>")
+    assert isinstance(err, errors.MiraklServerError)
     assert err.message == "Bad Gateway (not a JSON error answer)" and "x" not in str(err)
     assert len(err.server_message) == 200
     assert err.body.startswith("<html>")
@@ -299,7 +301,7 @@ CUSTOMER_TEXT = "Hello Jordan Tremblay, 123 Secret Street, your parcel"
 )
 @pytest.mark.parametrize("status", [400, 502])
 def test_str_of_an_error_carries_status_codes_and_request_id_never_the_server_text(text, status):
-    err = api.error_from_response("M12", status, text, {"X-Request-Id": "rq-77"})
+    err = errors.error_from_response("M12", status, text, {"X-Request-Id": "rq-77"})
     for rendered in (str(err), repr(err), err.args[0] if err.args else ""):
         assert "Jordan" not in rendered and "Secret Street" not in rendered
     assert f"HTTP {status}" in str(err) and "M12" in str(err) and "rq-77" in str(err)
@@ -312,5 +314,5 @@ def test_str_of_an_error_carries_status_codes_and_request_id_never_the_server_te
 
 def test_a_body_json_refuses_with_a_plain_value_error_is_a_response_error():
     # json.loads raises a bare ValueError (not JSONDecodeError) for an integer over 4,300 digits.
-    with pytest.raises(api.MiraklResponseError, match="not JSON"):
+    with pytest.raises(errors.MiraklResponseError, match="not JSON"):
         api.parse_json("OR11", 200, "[" + "9" * 5000 + "]")

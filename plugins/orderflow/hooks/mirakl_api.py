@@ -3,7 +3,7 @@
 Pure code, no I/O: builders turn arguments into a :class:`MiraklRequest` (method, path, query,
 body) and parsers turn a status + body into results or a :class:`MiraklError`. The after-sale
 operations' builders and parsers are beside, in :mod:`orderflow.hooks.mirakl_aftersale`; the error
-tree is :mod:`orderflow.hooks.mirakl_errors` (re-exported here: the wire raises it); the Connection's
+tree is :mod:`orderflow.hooks.mirakl_errors`; the Connection's
 settings are :mod:`orderflow.hooks.mirakl_settings`; the thin I/O layer is
 :class:`orderflow.hooks.mirakl.MiraklHook`. Wire formats follow the published MMP seller OpenAPI
 (``../shared/reference/mirakl-mmp-seller-openapi.json``).
@@ -18,53 +18,16 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from orderflow.hooks.mirakl_errors import (
-    KNOWN_ERROR_CODES,
-    REQUEST_ID_HEADERS,
-    STATUS_TO_ERROR,
-    MiraklAuthenticationError,
-    MiraklBadRequestError,
-    MiraklConnectionError,
-    MiraklError,
-    MiraklNotFoundError,
-    MiraklPermanentError,
-    MiraklPermissionError,
-    MiraklRateLimitError,
-    MiraklResponseError,
-    MiraklRetryableError,
-    MiraklServerError,
-    MiraklTimeoutError,
-    MiraklValidationError,
-    error_class_for_status,
-    error_from_response,
-    request_id_from_headers,
-)
+from orderflow.hooks.mirakl_errors import MiraklResponseError, MiraklValidationError
 
-# The wire, and the error tree it raises (re-exported from orderflow.hooks.mirakl_errors).
 __all__ = [
-    "KNOWN_ERROR_CODES",
     "MAX_THREAD_PAGES",
     "MESSAGE_BODY_MAX",
     "MESSAGE_BODY_MIN",
     "ORDERS_PAGE_SIZE",
     "ORDER_IDS_PER_REQUEST",
     "ORDER_STATES",
-    "REQUEST_ID_HEADERS",
-    "STATUS_TO_ERROR",
-    "MiraklAuthenticationError",
-    "MiraklBadRequestError",
-    "MiraklConnectionError",
-    "MiraklError",
-    "MiraklNotFoundError",
-    "MiraklPermanentError",
-    "MiraklPermissionError",
-    "MiraklRateLimitError",
     "MiraklRequest",
-    "MiraklResponseError",
-    "MiraklRetryableError",
-    "MiraklServerError",
-    "MiraklTimeoutError",
-    "MiraklValidationError",
     "OrdersPage",
     "PageTokens",
     "ThreadsPage",
@@ -79,8 +42,6 @@ __all__ = [
     "build_set_tracking",
     "check_asked_for",
     "check_order_state",
-    "error_class_for_status",
-    "error_from_response",
     "format_datetime",
     "incomplete_sweep",
     "parse_carriers",
@@ -89,7 +50,6 @@ __all__ = [
     "parse_orders_page",
     "parse_thread",
     "parse_threads_page",
-    "request_id_from_headers",
     "state_filter",
 ]
 
